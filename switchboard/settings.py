@@ -1,0 +1,138 @@
+"""One `Settings` object for every process, read from the environment (prefix ``SWITCHBOARD_``).
+
+Nested groups use a double underscore: ``SWITCHBOARD_ACS__ENDPOINT``. Workflow code never reads
+settings; activities, workers, the API and the realtime worker receive them when they are built.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values shipped for local development only. Outside development they are refused at start-up.
+DEV_ACS_ACCESS_KEY = "ZGV2LW9ubHktYWNzLWFjY2Vzcy1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u"
+DEV_MEDIA_TOKEN_SECRET = "dev-only-media-token-secret"
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "CallerNumber": "Keyword",
+    "CallStatus": "Keyword",
+    "CurrentAgent": "Keyword",
+    "ClaimId": "Keyword",
+    "CallDurationSeconds": "Int",
+}
+
+
+class TemporalSettings(BaseModel):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "switchboard-calls"
+    ui_url: str = "http://127.0.0.1:8233"
+    ui_port: int = 8233
+
+
+class AcsSettings(BaseModel):
+    endpoint: str = "http://127.0.0.1:8300"
+    access_key: SecretStr = SecretStr(DEV_ACS_ACCESS_KEY)
+    # Where ACS reaches our API (callbacks) and the realtime worker (media WebSocket).
+    callback_base_url: str = "http://127.0.0.1:8000"
+    media_base_url: str = "ws://127.0.0.1:8100"
+    media_token_secret: SecretStr = SecretStr(DEV_MEDIA_TOKEN_SECRET)
+    media_token_ttl_seconds: int = 4 * 3600
+    audio_format: Literal["pcm16KMono", "pcm24KMono"] = "pcm16KMono"
+    audio_channel_type: Literal["mixed", "unmixed"] = "mixed"
+    # Optional: validate the JWT ACS puts in the media WebSocket's Authorization header.
+    media_jwt_audience: str | None = None
+    answer_timeout_seconds: float = 30.0
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 256 * 1024
+
+
+class RealtimeSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8100
+    signal_queue_size: int = 1024
+
+
+class SpeechSettings(BaseModel):
+    recognizer: Literal["pocketsphinx", "azure"] = "pocketsphinx"
+    synthesizer: Literal["espeak", "azure"] = "espeak"
+    voice: str = "en-us+f2"
+    azure_key: SecretStr | None = None
+    azure_region: str | None = None
+    azure_endpoint: str | None = None
+    azure_voice: str = "en-US-JennyNeural"
+
+
+class LlmSettings(BaseModel):
+    brain: Literal["scripted", "openai"] = "scripted"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    azure_endpoint: str | None = None
+    azure_api_version: str = "2024-10-21"
+    model: str = "gpt-4o-mini"
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    live_ttl_seconds: int = 3600
+
+
+class ArchiveSettings(BaseModel):
+    backend: Literal["sqlite", "cosmos"] = "sqlite"
+    sqlite_path: Path | None = None
+    cosmos_endpoint: str | None = None
+    cosmos_key: SecretStr | None = None
+    cosmos_database: str = "switchboard"
+
+
+class BlobSettings(BaseModel):
+    backend: Literal["local", "azure"] = "local"
+    local_path: Path | None = None
+    connection_string: SecretStr | None = None
+    container: str = "recordings"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".switchboard")
+    temporal: TemporalSettings = TemporalSettings()
+    acs: AcsSettings = AcsSettings()
+    api: ApiSettings = ApiSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
+    speech: SpeechSettings = SpeechSettings()
+    llm: LlmSettings = LlmSettings()
+    redis: RedisSettings = RedisSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    blob: BlobSettings = BlobSettings()
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_development(self) -> Settings:
+        if self.environment == "development":
+            return self
+        placeholders = {
+            "acs.access_key": self.acs.access_key.get_secret_value() == DEV_ACS_ACCESS_KEY,
+            "acs.media_token_secret": self.acs.media_token_secret.get_secret_value()
+            == DEV_MEDIA_TOKEN_SECRET,
+        }
+        bad = [name for name, is_placeholder in placeholders.items() if is_placeholder]
+        if bad:
+            raise ValueError(f"development placeholder secrets refused in {self.environment}: {bad}")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests build their own `Settings` and pass them in."""
+    return Settings()
