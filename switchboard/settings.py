@@ -6,6 +6,7 @@ settings; activities, workers, the API and the realtime worker receive them when
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -26,12 +27,19 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "switchboard"
+
+
 class TemporalSettings(BaseModel):
     address: str = "127.0.0.1:7233"
+    # The Temporal CLI built by `make setup` (`go install github.com/temporalio/cli/cmd/temporal@v1.5.1`).
+    cli_path: Path = Field(default_factory=lambda: default_cache_dir() / "bin" / "temporal")
     namespace: str = "default"
     task_queue: str = "switchboard-calls"
     ui_url: str = "http://127.0.0.1:8233"
     ui_port: int = 8233
+    worker_health_port: int = 8010
 
 
 class AcsSettings(BaseModel):
@@ -53,6 +61,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 256 * 1024
+    # When set, Event Grid must call the webhook with ?key=<this> (configure it in the subscription URL).
+    eventgrid_key: SecretStr | None = None
 
 
 class RealtimeSettings(BaseModel):
@@ -101,9 +111,7 @@ class BlobSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".switchboard")
@@ -123,8 +131,7 @@ class Settings(BaseSettings):
             return self
         placeholders = {
             "acs.access_key": self.acs.access_key.get_secret_value() == DEV_ACS_ACCESS_KEY,
-            "acs.media_token_secret": self.acs.media_token_secret.get_secret_value()
-            == DEV_MEDIA_TOKEN_SECRET,
+            "acs.media_token_secret": self.acs.media_token_secret.get_secret_value() == DEV_MEDIA_TOKEN_SECRET,
         }
         bad = [name for name, is_placeholder in placeholders.items() if is_placeholder]
         if bad:

@@ -32,7 +32,9 @@ def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     return np.asarray(out, dtype="<i2").tobytes()
 
 
-def render_speech(text: str, *, voice: str = "en-us+f2", sample_rate: int = 16000, words_per_minute: int = 175) -> bytes:
+def render_speech(
+    text: str, *, voice: str = "en-us+f2", sample_rate: int = 16000, words_per_minute: int = 175
+) -> bytes:
     """Synthesise `text` whole and return mono PCM16LE at `sample_rate` (no WAV header)."""
     completed = subprocess.run(
         [espeak_binary(), "-v", voice, "-s", str(words_per_minute), "--stdout", text],

@@ -1,0 +1,99 @@
+"""ACS call control as Temporal activities, through the real Call Automation SDK.
+
+`AcsActivities` receives its client when the worker is built, so tests hand it one pointed at the
+ACS emulator. ACS 4xx answers are business failures (non-retryable, typed); 5xx, 429 and transport
+errors are retried by Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from azure.communication.callautomation import (
+    MediaStreamingAudioChannelType,
+    MediaStreamingContentType,
+    MediaStreamingOptions,
+    StreamingTransportType,
+)
+from azure.communication.callautomation.aio import CallAutomationClient
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from switchboard.media_token import issue_media_token
+from workflows.contracts import AnswerCallInput, AnswerCallResult, HangUpCallInput
+
+RETRYABLE_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class AcsEndpoints:
+    """Where ACS reaches us for one call: the callback webhook and the media WebSocket."""
+
+    callback_base_url: str
+    media_base_url: str
+    token_secret: str
+    token_ttl_seconds: int = 4 * 3600
+    audio_format: str = "pcm16KMono"
+    audio_channel_type: str = "mixed"
+
+    def callback_url(self, correlation_id: str) -> str:
+        token = issue_media_token(correlation_id, secret=self.token_secret, ttl_seconds=self.token_ttl_seconds)
+        return f"{self.callback_base_url.rstrip('/')}/api/acs/callbacks/{quote(correlation_id)}?token={token}"
+
+    def transport_url(self, correlation_id: str) -> str:
+        token = issue_media_token(correlation_id, secret=self.token_secret, ttl_seconds=self.token_ttl_seconds)
+        return f"{self.media_base_url.rstrip('/')}/media/{quote(correlation_id)}?token={token}"
+
+
+def _acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
+    status = err.status_code or 0
+    if 400 <= status < 500 and status not in RETRYABLE_STATUS:
+        return ApplicationError(f"ACS answered {status}: {err.message}", type=failure_type, non_retryable=True)
+    return err
+
+
+class AcsActivities:
+    def __init__(self, client: CallAutomationClient, endpoints: AcsEndpoints) -> None:
+        self._client = client
+        self._endpoints = endpoints
+
+    @activity.defn(name="answer_call")
+    async def answer_call(self, request: AnswerCallInput) -> AnswerCallResult:
+        transport_url = self._endpoints.transport_url(request.correlation_id)
+        media = MediaStreamingOptions(
+            transport_url=transport_url,
+            transport_type=StreamingTransportType.WEBSOCKET,
+            content_type=MediaStreamingContentType.AUDIO,
+            audio_channel_type=MediaStreamingAudioChannelType(self._endpoints.audio_channel_type),
+            start_media_streaming=True,
+            enable_bidirectional=True,
+            audio_format=self._endpoints.audio_format,
+            enable_dtmf_tones=True,
+        )
+        try:
+            properties = await self._client.answer_call(
+                request.incoming_call_context,
+                self._endpoints.callback_url(request.correlation_id),
+                operation_context=request.operation_context or request.workflow_id,
+                media_streaming=media,
+            )
+        except HttpResponseError as err:
+            raise _acs_failure(err, failure_type="AnswerCallFailed") from err
+        activity.logger.info("answered %s as connection %s", request.workflow_id, properties.call_connection_id)
+        return AnswerCallResult(
+            call_connection_id=properties.call_connection_id or "",
+            server_call_id=properties.server_call_id or "",
+            transport_url=transport_url.split("?", 1)[0],
+        )
+
+    @activity.defn(name="hang_up")
+    async def hang_up(self, request: HangUpCallInput) -> None:
+        connection = self._client.get_call_connection(request.call_connection_id)
+        try:
+            await connection.hang_up(is_for_everyone=request.for_everyone)
+        except ResourceNotFoundError:
+            activity.logger.info("call %s already gone; hang-up is done", request.call_connection_id)
+        except HttpResponseError as err:
+            raise _acs_failure(err, failure_type="HangUpFailed") from err

@@ -1,0 +1,155 @@
+"""`switchboard`: run the embedded stack, place simulated calls, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from switchboard.logging import configure_logging
+from switchboard.settings import Settings, get_settings
+from workflows.contracts import CallState, call_workflow_id
+
+DEMO_SCRIPT: list[dict[str, Any]] = [
+    {"step": "wait_for_agent", "quiet_ms": 800, "timeout_s": 20},
+    {"step": "say", "text": "Hello, I would like to report a car accident."},
+    {"step": "silence", "seconds": 1.5},
+    {"step": "hang_up"},
+]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _run_dev(settings: Settings, *, with_emulator: bool) -> int:
+    from workers.supervisor import StackFailed, Supervisor, build_stack
+
+    stack = Supervisor(
+        build_stack(settings, with_emulator=with_emulator), log_dir=settings.data_dir / "logs", report=_stderr
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with stack:
+            _stderr(
+                f"stack is up: API http://{settings.api.host}:{settings.api.port}"
+                f"  Temporal UI {settings.temporal.ui_url}"
+            )
+            watcher = asyncio.create_task(stack.wait())
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if watcher in done:
+                watcher.result()
+            else:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+    except StackFailed as err:
+        _stderr(f"stack failed: {err}")
+        return 1
+    _stderr("stack stopped")
+    return 0
+
+
+async def place_call(
+    settings: Settings,
+    *,
+    script: list[dict[str, Any]],
+    caller: str,
+    callee: str,
+    deliveries: int = 1,
+    wait_seconds: float = 120.0,
+) -> CallState:
+    """Place a simulated call through the emulator's control API and wait for its workflow's result."""
+    async with httpx.AsyncClient(base_url=settings.acs.endpoint, timeout=10.0) as emulator:
+        response = await emulator.post(
+            "/emulator/calls", json={"caller": caller, "callee": callee, "script": script, "deliveries": deliveries}
+        )
+        response.raise_for_status()
+        placed = response.json()
+    workflow_id = call_workflow_id(placed["correlation_id"])
+    client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
+    handle = client.get_workflow_handle(workflow_id, result_type=CallState)
+    return await asyncio.wait_for(handle.result(), wait_seconds)
+
+
+def print_call(state: CallState, settings: Settings) -> None:
+    print(f"workflow   {state.workflow_id}")
+    print(f"status     {state.status} ({state.end_reason})")
+    print(f"caller     {state.caller} -> {state.callee}")
+    print(f"connected  {state.connected_at}   ended {state.ended_at}")
+    print(f"turns      {len(state.turns)}")
+    for turn in state.turns:
+        flag = " [interrupted]" if turn.interrupted else ""
+        print(f"  #{turn.sequence} caller: {turn.caller_text!r}")
+        print(f"     agent ({turn.agent}){flag}: {turn.agent_text!r}  v2v={turn.timings.voice_to_voice_ms:.0f} ms")
+    print(
+        f"Temporal UI {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows/{state.workflow_id}"
+    )
+
+
+async def _run_call(settings: Settings, args: argparse.Namespace) -> int:
+    script = json.loads(args.script) if args.script else DEMO_SCRIPT
+    state = await place_call(
+        settings, script=script, caller=args.caller, callee=args.callee, deliveries=args.deliveries
+    )
+    if args.json:
+        print(json.dumps(asdict(state), indent=2))
+    else:
+        print_call(state, settings)
+    return 0 if state.status == "completed" else 1
+
+
+async def _run_demo(settings: Settings) -> int:
+    from workers.supervisor import StackFailed, Supervisor, build_stack
+
+    started = time.monotonic()
+    try:
+        async with Supervisor(build_stack(settings), log_dir=settings.data_dir / "logs", report=_stderr):
+            _stderr(f"stack up in {time.monotonic() - started:.1f}s; placing a simulated call")
+            state = await place_call(settings, script=DEMO_SCRIPT, caller="+15551230001", callee="+15550009999")
+            print_call(state, settings)
+            return 0 if state.status == "completed" else 1
+    except StackFailed as err:
+        _stderr(f"demo failed: {err}")
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="start and supervise the embedded stack (Ctrl-C stops it)")
+    dev.add_argument("--no-emulator", action="store_true", help="do not start the ACS emulator")
+    call = commands.add_parser("call", help="place a simulated call through the running stack's ACS emulator")
+    call.add_argument("--caller", default="+15551230001")
+    call.add_argument("--callee", default="+15550009999")
+    call.add_argument("--deliveries", type=int, default=1, help="deliver IncomingCall N times (idempotency)")
+    call.add_argument("--script", help="caller script as JSON (a list of steps); default: the demo script")
+    call.add_argument("--json", action="store_true", help="print the final call state as JSON")
+    commands.add_parser("demo", help="start the stack, place one simulated call, print it, stop")
+    args = parser.parse_args(argv)
+
+    configure_logging()
+    settings = get_settings()
+    if args.command == "dev":
+        return asyncio.run(_run_dev(settings, with_emulator=not args.no_emulator))
+    if args.command == "call":
+        return asyncio.run(_run_call(settings, args))
+    return asyncio.run(_run_demo(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The Temporal worker process: runs `CallWorkflow` and the activities it orders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from azure.communication.callautomation.aio import CallAutomationClient
+from azure.core.credentials import AzureKeyCredential
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.acs import AcsActivities, AcsEndpoints
+from switchboard.logging import configure_logging
+from switchboard.settings import Settings, get_settings
+from workers.health import serve_health
+from workflows.call import CallWorkflow
+
+logger = logging.getLogger(__name__)
+
+WORKFLOWS = [CallWorkflow]
+
+
+def acs_endpoints(settings: Settings) -> AcsEndpoints:
+    return AcsEndpoints(
+        callback_base_url=settings.acs.callback_base_url,
+        media_base_url=settings.acs.media_base_url,
+        token_secret=settings.acs.media_token_secret.get_secret_value(),
+        token_ttl_seconds=settings.acs.media_token_ttl_seconds,
+        audio_format=settings.acs.audio_format,
+        audio_channel_type=settings.acs.audio_channel_type,
+    )
+
+
+def call_automation_client(settings: Settings) -> CallAutomationClient:
+    # Built from endpoint + key, not a connection string: from a connection string the SDK forces https.
+    return CallAutomationClient(settings.acs.endpoint, AzureKeyCredential(settings.acs.access_key.get_secret_value()))
+
+
+@asynccontextmanager
+async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A running worker for the call task queue, with its ACS client closed on exit."""
+    async with call_automation_client(settings) as acs:
+        acs_activities = AcsActivities(acs, acs_endpoints(settings))
+        worker = Worker(
+            client,
+            task_queue=settings.temporal.task_queue,
+            workflows=WORKFLOWS,
+            activities=[acs_activities.answer_call, acs_activities.hang_up],
+        )
+        async with worker:
+            yield worker
+
+
+async def run(settings: Settings) -> None:
+    client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
+    async with call_worker(client, settings):
+        server = await serve_health(
+            "127.0.0.1",
+            settings.temporal.worker_health_port,
+            lambda: {"status": "ok", "task_queue": settings.temporal.task_queue},
+        )
+        logger.info("temporal worker polling %s", settings.temporal.task_queue)
+        async with server:
+            await asyncio.Event().wait()
+
+
+def main() -> None:
+    configure_logging()
+    try:
+        asyncio.run(run(get_settings()))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

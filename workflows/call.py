@@ -1,0 +1,230 @@
+"""`CallWorkflow`: the durable life of one call.
+
+Answer, wait for ACS to connect, hold the call while the realtime worker converses (turns arrive
+as signals), end on `CallDisconnected` or a hang-up, and report the final state. The workflow is
+the record of the call; the realtime worker never waits on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.acs import AcsActivities
+    from workflows.contracts import (
+        AcsEvent,
+        AnswerCallInput,
+        CallEnded,
+        CallInput,
+        CallState,
+        CallStatus,
+        HangUpCallInput,
+        HangUpRequest,
+        HangUpResult,
+        MediaAttached,
+        Turn,
+    )
+
+CALLER_NUMBER = SearchAttributeKey.for_keyword("CallerNumber")
+CALL_STATUS = SearchAttributeKey.for_keyword("CallStatus")
+CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
+CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
+CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
+
+CALL_CONNECTED = "Microsoft.Communication.CallConnected"
+CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
+
+# How long ACS may take between our answer and CallConnected before we give the call up.
+CONNECT_TIMEOUT = timedelta(seconds=45)
+# After we hang up, how long to wait for ACS's CallDisconnected before closing the record anyway.
+DISCONNECT_GRACE = timedelta(seconds=15)
+ACS_CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=5,
+    non_retryable_error_types=["AnswerCallFailed", "CallNotFound"],
+)
+
+
+@workflow.defn(name="CallWorkflow")
+class CallWorkflow:
+    @workflow.init
+    def __init__(self, call: CallInput) -> None:
+        self._call = call
+        self._state = CallState(
+            workflow_id=workflow.info().workflow_id,
+            correlation_id=call.correlation_id,
+            status=CallStatus.RINGING,
+            caller=call.caller,
+            callee=call.callee,
+            direction=call.direction,
+            current_agent=call.agent,
+            server_call_id=call.server_call_id,
+        )
+        self._seen_event_ids: set[str] = set()
+        self._turn_sequences: set[int] = set()
+        self._connected = False
+        self._disconnected = False
+        self._hang_up_requested = False
+
+    # ------------------------------------------------------------------ the story of a call
+
+    @workflow.run
+    async def run(self, call: CallInput) -> CallState:
+        self._state.started_at = workflow.now().isoformat()
+        self._set_status(CallStatus.ANSWERING)
+
+        await self._answer()
+        connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
+        if not connected:
+            await self._hang_up_quietly()
+            return await self._finish(CallStatus.FAILED, reason="connect_timeout")
+
+        await workflow.wait_condition(lambda: self._disconnected or self._hang_up_requested)
+        if not self._disconnected:
+            # We hung up; ACS confirms with CallDisconnected. Do not wait forever for it.
+            await self._wait(lambda: self._disconnected, DISCONNECT_GRACE)
+        return await self._finish(CallStatus.COMPLETED, reason="disconnected")
+
+    async def _answer(self) -> None:
+        try:
+            answered = await workflow.execute_activity_method(
+                AcsActivities.answer_call,
+                AnswerCallInput(
+                    workflow_id=self._state.workflow_id,
+                    incoming_call_context=self._call.incoming_call_context,
+                    correlation_id=self._call.correlation_id,
+                    operation_context=f"answer:{self._state.workflow_id}",
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=ACS_CALL_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+            self._state.failure = message
+            await self._finish(CallStatus.FAILED, reason="answer_failed")
+            raise ApplicationError(
+                f"answering call {self._call.correlation_id} failed: {message}",
+                type="AnswerCallFailed",
+                non_retryable=True,
+            ) from err
+        self._state.call_connection_id = answered.call_connection_id
+        self._state.server_call_id = answered.server_call_id or self._state.server_call_id
+        self._state.answered_at = workflow.now().isoformat()
+
+    async def _finish(self, status: CallStatus, *, reason: str) -> CallState:
+        self._state.end_reason = self._state.end_reason or reason
+        self._state.ended_at = self._state.ended_at or workflow.now().isoformat()
+        self._set_status(status)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _hang_up_quietly(self) -> None:
+        if not self._state.call_connection_id:
+            return
+        try:
+            await workflow.execute_activity_method(
+                AcsActivities.hang_up,
+                HangUpCallInput(call_connection_id=self._state.call_connection_id),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=ACS_CALL_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("hang-up of %s failed: %s", self._state.call_connection_id, err)
+
+    # ------------------------------------------------------------------ signals
+
+    @workflow.signal
+    def acs_event(self, event: AcsEvent) -> None:
+        if event.id in self._seen_event_ids:
+            return
+        self._seen_event_ids.add(event.id)
+        self._state.events_seen = len(self._seen_event_ids)
+        if event.type == CALL_CONNECTED and not self._connected:
+            self._connected = True
+            self._state.connected_at = workflow.now().isoformat()
+            if event.call_connection_id:
+                self._state.call_connection_id = event.call_connection_id
+            if self._state.status == CallStatus.ANSWERING:
+                self._set_status(CallStatus.CONNECTED)
+        elif event.type == CALL_DISCONNECTED:
+            self._disconnected = True
+            self._state.end_reason = self._state.end_reason or "disconnected"
+
+    @workflow.signal
+    def media_attached(self, event: MediaAttached) -> None:
+        self._state.media_worker_id = event.worker_id
+
+    @workflow.signal
+    def turn_completed(self, turn: Turn) -> None:
+        if turn.sequence in self._turn_sequences:
+            return
+        self._turn_sequences.add(turn.sequence)
+        self._state.turns.append(turn)
+        self._state.turns.sort(key=lambda t: t.sequence)
+
+    @workflow.signal
+    def call_ended(self, event: CallEnded) -> None:
+        if self._state.media_worker_id == event.worker_id or not self._state.media_worker_id:
+            self._state.media_worker_id = ""
+
+    # ------------------------------------------------------------------ updates
+
+    @workflow.update
+    async def hang_up(self, request: HangUpRequest) -> HangUpResult:
+        if self._hang_up_requested:
+            return HangUpResult(accepted=True, status=self._state.status)
+        self._hang_up_requested = True
+        self._state.end_reason = f"hang_up:{request.requested_by}:{request.reason}"
+        self._set_status(CallStatus.ENDING)
+        await workflow.execute_activity_method(
+            AcsActivities.hang_up,
+            HangUpCallInput(call_connection_id=self._state.call_connection_id),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=ACS_CALL_RETRY,
+        )
+        return HangUpResult(accepted=True, status=self._state.status)
+
+    @hang_up.validator
+    def _validate_hang_up(self, request: HangUpRequest) -> None:
+        if not self._state.call_connection_id:
+            raise ValueError("call is not answered yet")
+        if self._disconnected:
+            raise ValueError("call has already ended")
+
+    # ------------------------------------------------------------------ queries
+
+    @workflow.query
+    def state(self) -> CallState:
+        return self._state
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def _set_status(self, status: CallStatus) -> None:
+        self._state.status = status
+        updates: list[SearchAttributeUpdate] = [
+            CALL_STATUS.value_set(str(status)),
+            CURRENT_AGENT.value_set(self._state.current_agent),
+        ]
+        if self._state.caller:
+            updates.append(CALLER_NUMBER.value_set(self._state.caller))
+        if self._state.claim_id:
+            updates.append(CLAIM_ID.value_set(self._state.claim_id))
+        if self._state.ended_at and self._state.started_at:
+            elapsed = datetime.fromisoformat(self._state.ended_at) - datetime.fromisoformat(self._state.started_at)
+            updates.append(CALL_DURATION_SECONDS.value_set(int(elapsed.total_seconds())))
+        workflow.upsert_search_attributes(updates)
