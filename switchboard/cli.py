@@ -20,12 +20,11 @@ from switchboard.settings import Settings, get_settings
 from workflows.contracts import CallState, call_workflow_id
 
 DEMO_SCRIPT: list[dict[str, Any]] = [
-    {"step": "wait_for_agent", "quiet_ms": 800, "timeout_s": 20},
-    {"step": "say", "text": "Hello, I would like to report a car accident."},
-    {"step": "silence", "seconds": 1.5},
-    {"step": "hang_up"},
+    {"silence": 1.0},
+    {"say": "Hello, I would like to report a car accident."},
+    {"silence": 1.0},
+    {"hang_up": True},
 ]
-
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)

@@ -49,6 +49,7 @@ class ChildSpec:
     restart: bool = False
     start_timeout: float = 60.0
     env: dict[str, str] = field(default_factory=dict)
+    make_dirs: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +157,7 @@ def build_stack(settings: Settings, *, with_emulator: bool = True) -> list[Child
             ],
             health=temporal_health(settings.temporal.address, settings.temporal.namespace),
             start_timeout=90.0,
+            make_dirs=[data_dir],
         ),
         ChildSpec(
             name="redis",
@@ -173,6 +175,7 @@ def build_stack(settings: Settings, *, with_emulator: bool = True) -> list[Child
                 str(data_dir),
             ],
             health=redis_health(settings.redis.url),
+            make_dirs=[data_dir],
         ),
     ]
     if with_emulator:
@@ -241,6 +244,9 @@ class Supervisor:
         if self._closed:
             raise StackFailed("a supervisor cannot be started twice")
         self._log_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self._specs:
+            for directory in spec.make_dirs:
+                directory.mkdir(parents=True, exist_ok=True)
         try:
             for spec in self._specs:
                 await self._start(spec)
