@@ -12,6 +12,13 @@ from typing import Any
 import uvicorn
 
 
+class _InLoopServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers to its owner."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
 @asynccontextmanager
 async def serve_in_loop(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[int]:
     """Serve `app` until the block exits; yields the bound port (an ephemeral one when `port` is 0)."""
@@ -20,8 +27,7 @@ async def serve_in_loop(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> 
     sock.bind((host, port))
     bound_port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, log_level="warning", ws="websockets", lifespan="on")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _InLoopServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{bound_port}")
     try:
         while not server.started:
