@@ -8,7 +8,7 @@ brain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,8 +63,9 @@ class Recognizer(Protocol):
 class Synthesizer(Protocol):
     sample_rate: int
 
-    def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
-        """Stream PCM16LE chunks of `text` spoken. Cancelling the iteration stops synthesis."""
+    def synthesize(self, text: str, *, voice: str | None = None) -> AsyncGenerator[bytes, None]:
+        """Stream PCM16LE chunks of `text` spoken. Closing (`aclose`) or cancelling the iteration stops
+        synthesis; consume it inside `contextlib.aclosing` so a stop is immediate."""
         ...
 
 
@@ -130,9 +131,9 @@ class ToolRunner(Protocol):
 class Brain(Protocol):
     """One call's agent brain. `greet` and `respond` stream events; cancelling them is barge-in."""
 
-    def greet(self, context: BrainContext) -> AsyncIterator[BrainEvent]: ...
+    def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]: ...
 
-    def respond(self, caller_text: str, context: BrainContext) -> AsyncIterator[BrainEvent]: ...
+    def respond(self, caller_text: str, context: BrainContext) -> AsyncGenerator[BrainEvent, None]: ...
 
     def expected_grammar(self) -> Grammar | None:
         """The grammar for the caller's next answer, or None for free-form speech."""
