@@ -86,7 +86,7 @@ class SignalQueue:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def drain(self, *, timeout: float) -> bool:
+    async def drain(self, *, timeout: float) -> bool:  # noqa: ASYNC109 - a wait bound callers pass, not an op timeout
         """Wait until every queued signal is delivered, or `timeout` passes. True when drained."""
         try:
             await asyncio.wait_for(self._queue.join(), timeout)

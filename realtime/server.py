@@ -1,7 +1,18 @@
 """The realtime worker's ASGI app: one media WebSocket per call, bound by id and per-call token.
 
 `/media/{call_id}?token=...` is the transport URL the answer activity gives ACS. A socket without
-a valid token for that call is refused before it is accepted (HTTP 403 on the handshake).
+a valid token for that call is refused before it is accepted (HTTP 403 on the handshake). An
+accepted socket is bound to the call (`media_attached`), served by a `MediaSession`, and its end is
+signalled (`call_ended`, with the last turn's sequence number). `/health` and `/metrics`
+(Prometheus text format) serve operators.
+
+    app = create_realtime_app(
+        RealtimeConfig(media_token_secret=...),
+        signals,                                   # the worker's SignalQueue (Temporal signals)
+        engines=Engines(recognizer, synthesizer, brain_factory, voice=...),
+        actions=lambda workflow_id: WorkflowCallActions(workflow_id, execute_update),
+        live=redis_live_transcript,                # optional
+    )
 """
 
 from __future__ import annotations
@@ -9,18 +20,26 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, WebSocket
-from starlette.websockets import WebSocketDisconnect
+from fastapi.responses import PlainTextResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from realtime.actions import ActionsFactory, RefusingCallActions
 from realtime.bridge import SignalQueue
+from realtime.engines.base import ToolRunner
+from realtime.live import LiveTranscript
+from realtime.metrics import RealtimeMetrics
+from realtime.session import Engines, MediaSession, SessionConfig
 from switchboard.media_token import verify_media_token
 from workflows.contracts import CallEnded, MediaAttached, call_workflow_id
 
 logger = logging.getLogger(__name__)
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -28,13 +47,50 @@ class RealtimeConfig:
     media_token_secret: str
     worker_id: str = ""
     task_queue: str = ""
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     def __post_init__(self) -> None:
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
-def create_realtime_app(config: RealtimeConfig, signals: SignalQueue) -> FastAPI:
+class StarletteMediaSocket:
+    """Adapts Starlette's WebSocket to the session's `MediaSocket`."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def receive(self) -> str | bytes | None:
+        try:
+            message = await self._ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+    async def send_text(self, text: str) -> None:
+        await self._ws.send_text(text)
+
+
+def create_realtime_app(
+    config: RealtimeConfig,
+    signals: SignalQueue,
+    engines: Engines | None = None,
+    *,
+    actions: ActionsFactory | None = None,
+    tools: Callable[[str], ToolRunner] | None = None,
+    live: LiveTranscript | None = None,
+    metrics: RealtimeMetrics | None = None,
+) -> FastAPI:
+    """The worker's app. Without `engines` the media socket is bound and drained (no conversation),
+    which is what a worker without speech engines configured can do."""
+    metrics = metrics or RealtimeMetrics()
+    actions_for = actions or RefusingCallActions
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with signals:
@@ -42,6 +98,8 @@ def create_realtime_app(config: RealtimeConfig, signals: SignalQueue) -> FastAPI
 
     app = FastAPI(title="Switchboard realtime worker", lifespan=lifespan)
     app.state.active_calls = set()
+    app.state.sessions = {}
+    app.state.metrics = metrics
 
     @app.get("/health")
     async def health() -> dict[str, object]:
@@ -52,6 +110,10 @@ def create_realtime_app(config: RealtimeConfig, signals: SignalQueue) -> FastAPI
             "pending_signals": signals.pending(),
         }
 
+    @app.get("/metrics")
+    async def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
     @app.websocket("/media/{call_id}")
     async def media(websocket: WebSocket, call_id: str) -> None:
         token = websocket.query_params.get("token", "")
@@ -60,22 +122,53 @@ def create_realtime_app(config: RealtimeConfig, signals: SignalQueue) -> FastAPI
             await websocket.close(code=1008)
             return
         await websocket.accept()
-        bridge = signals.for_call(call_workflow_id(call_id))
+        workflow_id = call_workflow_id(call_id)
+        bridge = signals.for_call(workflow_id)
         session_id = uuid.uuid4().hex
         app.state.active_calls.add(call_id)
         bridge.media_attached(
-            MediaAttached(worker_id=config.worker_id, session_id=session_id, task_queue=config.task_queue)
+            MediaAttached(
+                worker_id=config.worker_id,
+                session_id=session_id,
+                sample_rate=config.session.carrier_rate,
+                task_queue=config.task_queue,
+            )
         )
-        reason = "socket_closed"
+        media_socket = StarletteMediaSocket(websocket)
+        reason, last_sequence = "socket_closed", 0
         try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-        except WebSocketDisconnect:
-            pass
+            if engines is None:
+                while await media_socket.receive() is not None:
+                    pass
+            else:
+                session = MediaSession(
+                    call_id=call_id,
+                    socket=media_socket,
+                    engines=engines,
+                    bridge=bridge,
+                    actions=actions_for(workflow_id),
+                    tools=tools(call_id) if tools is not None else None,
+                    live=live,
+                    metrics=metrics,
+                    config=config.session,
+                    agent=websocket.query_params.get("agent") or None,
+                )
+                app.state.sessions[session_id] = session
+                try:
+                    reason = await session.run()
+                finally:
+                    del app.state.sessions[session_id]
+                    last_sequence = session.last_sequence
+        except Exception:  # building the session failed (an engine refused): this call only
+            logger.exception("call %s: media session could not run", call_id)
+            reason = "realtime_error"
         finally:
             app.state.active_calls.discard(call_id)
-            bridge.call_ended(CallEnded(reason=reason, worker_id=config.worker_id))
+            bridge.call_ended(CallEnded(reason=reason, worker_id=config.worker_id, last_sequence=last_sequence))
+            if websocket.application_state == WebSocketState.CONNECTED:
+                try:
+                    await websocket.close(code=1011 if reason == "realtime_error" else 1000)
+                except RuntimeError:
+                    pass
 
     return app

@@ -1,0 +1,100 @@
+"""What the media session asks of the call workflow: the "ask the workflow" actions.
+
+The realtime worker decides and speaks on its own; hanging up, transferring, handing off to another
+agent and durable tools are the workflow's to decide (Temporal updates). The session is given a
+`CallActions` per call (built by an `ActionsFactory` from the call's workflow id), so tests inject a
+fake and the worker injects the Temporal implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from workflows.contracts import HangUpRequest, HangUpResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    accepted: bool
+    detail: str = ""
+
+
+class CallActions(Protocol):
+    async def hang_up(self, *, reason: str) -> ActionResult: ...
+
+    async def transfer(self, *, target: str, reason: str) -> ActionResult: ...
+
+    async def handoff(self, *, target_agent: str, reason: str) -> ActionResult: ...
+
+    async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+ActionsFactory = Callable[[str], CallActions]
+"""Builds one call's actions from its workflow id."""
+
+
+class ActionsToolRunner:
+    """A `ToolRunner` (engine interface) that runs every tool through the workflow."""
+
+    def __init__(self, actions: CallActions) -> None:
+        self._actions = actions
+
+    async def run(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+        return await self._actions.run_tool(name, arguments)
+
+
+class RefusingCallActions:
+    """Actions for a worker not connected to any workflow: everything is refused (and logged)."""
+
+    def __init__(self, workflow_id: str = "") -> None:
+        self.workflow_id = workflow_id
+
+    async def hang_up(self, *, reason: str) -> ActionResult:
+        logger.warning(
+            "call %s: hang-up (%s) requested but no workflow actions are configured", self.workflow_id, reason
+        )
+        return ActionResult(accepted=False, detail="no workflow actions configured")
+
+    async def transfer(self, *, target: str, reason: str) -> ActionResult:
+        return ActionResult(accepted=False, detail="no workflow actions configured")
+
+    async def handoff(self, *, target_agent: str, reason: str) -> ActionResult:
+        return ActionResult(accepted=False, detail="no workflow actions configured")
+
+    async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"error": "tools are not available"}
+
+
+UpdateCaller = Callable[[str, str, Any], Awaitable[Any]]
+"""`(workflow_id, update_name, payload) -> result`: a Temporal client's `execute_update`."""
+
+
+class WorkflowCallActions:
+    """Actions as Temporal updates on the call workflow. Only `hang_up` exists in the workflow so far;
+    the others are refused until the workflow grows `request_transfer`, `request_handoff` and
+    `run_tool` updates (DESIGN section 3)."""
+
+    def __init__(self, workflow_id: str, execute_update: UpdateCaller) -> None:
+        self.workflow_id = workflow_id
+        self._execute_update = execute_update
+
+    async def hang_up(self, *, reason: str) -> ActionResult:
+        result = await self._execute_update(
+            self.workflow_id, "hang_up", HangUpRequest(reason=reason, requested_by="agent")
+        )
+        accepted = bool(getattr(result, "accepted", True)) if not isinstance(result, HangUpResult) else result.accepted
+        return ActionResult(accepted=accepted, detail=str(getattr(result, "status", "")))
+
+    async def transfer(self, *, target: str, reason: str) -> ActionResult:
+        return ActionResult(accepted=False, detail="transfer update not available yet")
+
+    async def handoff(self, *, target_agent: str, reason: str) -> ActionResult:
+        return ActionResult(accepted=False, detail="handoff update not available yet")
+
+    async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"error": f"durable tool {name!r} is not available yet"}

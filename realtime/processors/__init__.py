@@ -1,0 +1,1 @@
+"""The media pipeline's processors, one job each; `realtime.session` lists them in order."""

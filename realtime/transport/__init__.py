@@ -1,0 +1,1 @@
+"""Carrier serializers: one per carrier (ACS today; browser and Twilio later)."""
