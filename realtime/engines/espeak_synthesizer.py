@@ -109,9 +109,7 @@ class EspeakSynthesizer:
             stderr = await proc.stderr.read()
             code = await proc.wait()
             if code != 0:
-                raise SynthesisError(
-                    f"espeak-ng exited with {code}: {stderr.decode(errors='replace').strip()[:200]}"
-                )
+                raise SynthesisError(f"espeak-ng exited with {code}: {stderr.decode(errors='replace').strip()[:200]}")
         finally:
             await _reap(proc)
 

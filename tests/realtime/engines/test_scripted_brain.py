@@ -190,7 +190,9 @@ async def test_a_free_form_answer_to_an_unheard_question_is_not_taken() -> None:
     first = await anext(stream)
     await stream.aclose()
     ctx = BrainContext(
-        call_id="call-1", agent="fnol", history=(ConversationTurn("agent", first.text, True),)  # type: ignore[union-attr]
+        call_id="call-1",
+        agent="fnol",
+        history=(ConversationTurn("agent", first.text, True),),  # type: ignore[union-attr]
     )
     events = await collect(brain.respond("hello?", ctx))
     assert "May I have your full name" in text(events)
