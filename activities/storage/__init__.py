@@ -1,0 +1,86 @@
+"""Archival storage: call and claim records (SQLite or Cosmos DB) and blobs (a folder or Azure Blob).
+
+The public surface is re-exported here; `records`, `archive`, `blobs` and `errors` hold the parts.
+"""
+
+from activities.storage.archive import (
+    CallArchive,
+    CallFilter,
+    ClaimFilter,
+    CosmosArchive,
+    SqliteArchive,
+    StoredRecord,
+    UpsertOutcome,
+    build_archive,
+)
+from activities.storage.blobs import (
+    AzureBlobStore,
+    BlobLocation,
+    BlobStore,
+    LocalBlobStore,
+    WavAudio,
+    build_blob_store,
+    interleave_stereo,
+    pcm16_wav,
+    read_wav,
+    recording_blob_name,
+    validate_blob_name,
+)
+from activities.storage.errors import (
+    ArchiveConflictError,
+    BlobNameError,
+    RecordSchemaError,
+    StorageClosedError,
+    StorageConfigError,
+    StorageError,
+)
+from activities.storage.records import (
+    SCHEMA_VERSION,
+    CallRecord,
+    ClaimRecord,
+    TurnRecord,
+    call_record_from_state,
+    content_hash,
+    redact_record,
+    redact_text,
+    seal,
+    verify,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArchiveConflictError",
+    "AzureBlobStore",
+    "BlobLocation",
+    "BlobNameError",
+    "BlobStore",
+    "CallArchive",
+    "CallFilter",
+    "CallRecord",
+    "ClaimFilter",
+    "ClaimRecord",
+    "CosmosArchive",
+    "LocalBlobStore",
+    "RecordSchemaError",
+    "SqliteArchive",
+    "StorageClosedError",
+    "StorageConfigError",
+    "StorageError",
+    "StoredRecord",
+    "TurnRecord",
+    "UpsertOutcome",
+    "WavAudio",
+    "build_archive",
+    "build_blob_store",
+    "call_record_from_state",
+    "content_hash",
+    "interleave_stereo",
+    "pcm16_wav",
+    "read_wav",
+    "recording_blob_name",
+    "redact_record",
+    "redact_text",
+    "seal",
+    "validate_blob_name",
+    "verify",
+]
