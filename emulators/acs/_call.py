@@ -404,6 +404,7 @@ class SimulatedCall:
                 self._emu.http,
                 sent.url,
                 [sent.event],
+                headers=dict(options.callback_headers),
                 attempts=options.callback_attempts,
                 backoff=options.callback_backoff,
             )
@@ -495,6 +496,7 @@ class SimulatedCall:
             underrun_gap_ms=opts.underrun_gap_ms,
             stop_window_ms=opts.stop_window_ms,
             connect_timeout=opts.media_connect_timeout,
+            headers=opts.media_headers,
         )
         self._media_task = self._spawn(self._run_media(self.media, operation_context), "media")
         return True
@@ -526,6 +528,10 @@ class SimulatedCall:
             )
         finally:
             opened.cancel()
+            if not runner.done():
+                runner.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(runner, 3.0)
             if script is not None and not script.done():
                 script.cancel()
             self._reach("media_closed")

@@ -66,6 +66,8 @@ class EmulatorOptions:
     underrun_gap_ms: int = 300  # an agent playout gap shorter than this is an underrun
     stop_window_ms: int = 300  # minimum "frames after StopAudio" window
     media_connect_timeout: float = 5.0
+    media_headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"Authorization": "Bearer <jwt>"}
+    callback_headers: Mapping[str, str] = field(default_factory=dict)  # extra headers on every callback
     play_file_seconds: float = 1.0  # estimated length of a file play source
     max_loop_play_seconds: float = 30.0
     max_clock_skew: timedelta = timedelta(minutes=15)  # x-ms-date tolerance

@@ -128,6 +128,7 @@ class PeerConnection:
 
     ws: ServerConnection
     path: str
+    headers: dict[str, str] = field(default_factory=dict)
     messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -166,7 +167,10 @@ class MediaPeer:
         return f"ws://127.0.0.1:{self.port}/media/{call}?token=t"
 
     async def handler(self, ws: ServerConnection) -> None:
-        conn = PeerConnection(ws=ws, path=ws.request.path if ws.request else "")
+        request = ws.request
+        conn = PeerConnection(
+            ws=ws, path=request.path if request else "", headers=dict(request.headers) if request else {}
+        )
         await self.connections.put(conn)
         try:
             async for raw in ws:

@@ -13,7 +13,7 @@ from azure.communication.callautomation import MediaStreamingOptions
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
 
-from emulators.acs import AcsEmulator, CallState, HangUp, Say, Silence, SimulatedCall, WaitAgentHeard
+from emulators.acs import AcsEmulator, CallState, EmulatorOptions, HangUp, Say, Silence, SimulatedCall, WaitAgentHeard
 
 from .conftest import ACCESS_KEY, APP_NUMBER, CALLER, MediaPeer, PeerConnection, StubApp
 
@@ -189,3 +189,15 @@ async def test_script_hang_up_closes_media_and_sends_call_disconnected(
     assert stub_app.callback_types(call.call_connection_id)[-1] == "CallDisconnected"
     assert "MediaStreamingStarted" in call.event_types
     assert call.timeline.media_closed_at is not None
+
+
+async def test_media_handshake_carries_configured_headers_and_app_close_is_survived(
+    stub_app: StubApp, media_peer: MediaPeer
+) -> None:
+    options = EmulatorOptions(media_headers={"Authorization": "Bearer test-jwt"}, connect_delay=0.01)
+    async with AcsEmulator(access_key=ACCESS_KEY, event_grid_url=stub_app.event_grid_url, options=options) as emu:
+        call, conn = await _connect(emu, stub_app, media_peer, [])
+        assert conn.headers.get("authorization") == "Bearer test-jwt"
+        await conn.ws.close()
+        await call.wait_for("media_closed", timeout=3)
+        assert call.state is CallState.CONNECTED  # the socket going away does not end the call
