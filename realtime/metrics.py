@@ -139,6 +139,7 @@ class TurnMetrics:
         self._speech_ended_at: float | None = None
         self._stop_detected_at: float | None = None
         self._response_at: float | None = None
+        self._response_id: int | None = None
         self._first_clause_at: float | None = None
         self._have_text = self._have_audio = False
 
@@ -149,8 +150,9 @@ class TurnMetrics:
             t.end_of_speech_ms = _ms(frame.speech_ended_at, frame.at)
         elif isinstance(frame, TranscriptFrame) and frame.is_final:
             t.recognition_final_ms = _ms(self._stop_detected_at, frame.at)
-        elif isinstance(frame, AgentResponseStartedFrame):
-            self._response_at, self._first_clause_at = frame.at, None
+        elif isinstance(frame, AgentResponseStartedFrame) and frame.response_id != self._response_id:
+            # observers see a frame at every hop: only its first sighting starts the answer
+            self._response_id, self._response_at, self._first_clause_at = frame.response_id, frame.at, None
             self._have_text = self._have_audio = False
         elif isinstance(frame, AgentTextFrame) and not self._have_text:
             self._have_text = True

@@ -28,7 +28,7 @@ VAD_FRAME_MS = 20
 class VadConfig:
     aggressiveness: int = 2
     min_speech_ms: int = 120
-    hangover_ms: int = 500
+    hangover_ms: int = 400
     min_dbfs: float = -55.0
     barge_in_min_speech_ms: int = 200
     barge_in_min_dbfs: float = -40.0

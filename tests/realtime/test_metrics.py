@@ -23,6 +23,7 @@ def test_observer_derives_each_latency_from_the_frames_it_sees() -> None:
     metrics.on_frame("brain", AgentResponseStartedFrame(response_id=1, at=10.65))
     now[0] = 10.7
     metrics.on_frame("brain", AgentTextFrame(text="Hello", response_id=1))
+    metrics.on_frame("brain", AgentResponseStartedFrame(response_id=1, at=10.65))  # seen again downstream
     metrics.on_frame("chunker", AgentClauseFrame(text="Hello", response_id=1, clause_id=1, at=10.72))
     metrics.on_frame("synthesis", AgentAudioFrame(pcm=b"", sample_rate=16000, response_id=1, clause_id=1,
                                                   text="Hello", at=10.8))

@@ -121,11 +121,11 @@ async def test_a_caller_utterance_becomes_a_turn_with_sequence_and_timings() -> 
         assert turn.agent_text == "You said I want to report an accident. Thank you."
         assert not turn.interrupted
         timings = turn.timings
-        assert 400 <= timings.end_of_speech_ms <= 650  # the 500 ms hangover
+        assert 350 <= timings.end_of_speech_ms <= 550  # the 400 ms hangover
         assert timings.voice_to_voice_ms >= timings.end_of_speech_ms
         assert timings.voice_to_voice_ms < 1000
         assert timings.recognition_final_ms > 0 and timings.brain_first_token_ms >= 0
-        assert timings.synthesis_first_audio_ms >= 0  # the fake synthesiser is instant
+        assert timings.synthesis_first_audio_ms > 0
         assert [t.sequence for t in w.live.turns("call-turn")] == [1, 2]
         async with httpx.AsyncClient() as client:
             body = (await client.get(f"http://127.0.0.1:{w.port}/metrics")).text
