@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from workflows.contracts import HangUpRequest, HangUpResult
+from workflows.contracts import HangUpRequest, HangUpResult, ToolCall, ToolResult
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ UpdateCaller = Callable[[str, str, Any], Awaitable[Any]]
 
 
 class WorkflowCallActions:
-    """Actions as Temporal updates on the call workflow. Only `hang_up` exists in the workflow so far;
-    the others are refused until the workflow grows `request_transfer`, `request_handoff` and
-    `run_tool` updates (DESIGN section 3)."""
+    """Actions as Temporal updates on the call workflow: `hang_up` and `run_tool` (durable tools such
+    as `file_claim`). Transfer and handoff are refused until the workflow grows `request_transfer` and
+    `request_handoff` updates (DESIGN section 3)."""
 
     def __init__(self, workflow_id: str, execute_update: UpdateCaller) -> None:
         self.workflow_id = workflow_id
@@ -97,4 +97,13 @@ class WorkflowCallActions:
         return ActionResult(accepted=False, detail="handoff update not available yet")
 
     async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"error": f"durable tool {name!r} is not available yet"}
+        try:
+            result = await self._execute_update(
+                self.workflow_id, "run_tool", ToolCall(name=name, arguments=dict(arguments))
+            )
+        except Exception as err:  # a rejected update (validator) or an unreachable workflow
+            logger.warning("call %s: tool %s failed: %s", self.workflow_id, name, err)
+            return {"error": str(err) or type(err).__name__}
+        if isinstance(result, ToolResult):
+            return result.result if result.ok else {"error": result.error}
+        return dict(result or {})

@@ -20,7 +20,7 @@ from typing import Protocol
 from realtime.actions import ActionsToolRunner, CallActions
 from realtime.bridge import BridgeOverflow, CallBridge
 from realtime.conversation import Conversation
-from realtime.engines.base import BrainFactory, Recognizer, Synthesizer, ToolRunner
+from realtime.engines.base import Engines, ToolRunner
 from realtime.frames import CallerAudioFrame, DtmfFrame, GreetFrame
 from realtime.live import LiveTranscript
 from realtime.metrics import RealtimeMetrics, TurnMetrics
@@ -40,16 +40,6 @@ from realtime.transport.acs import AcsFrameError, AcsSerializer, AudioData, Audi
 from workflows.contracts import Turn
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Engines:
-    """The worker's engines, shared by its calls; each call opens its own streams and brain."""
-
-    recognizer: Recognizer
-    synthesizer: Synthesizer
-    brains: BrainFactory
-    voice: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ async def serve_in_loop(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level="warning", ws="websockets", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
     server = _InLoopServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{bound_port}")
     try:

@@ -101,6 +101,8 @@ class ArchiveSettings(BaseModel):
     cosmos_endpoint: str | None = None
     cosmos_key: SecretStr | None = None
     cosmos_database: str = "switchboard"
+    # Mask digit runs and e-mail addresses in transcripts before they are archived.
+    redact_pii: bool = False
 
 
 class BlobSettings(BaseModel):

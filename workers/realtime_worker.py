@@ -1,40 +1,99 @@
-"""The realtime media worker process: an ASGI WebSocket server ACS streams call audio to."""
+"""The realtime media worker process: an ASGI WebSocket server ACS streams call audio to.
+
+Audio never waits on Temporal: turns and lifecycle signals go through a bounded, retrying queue;
+actions (hang up, durable tools) are Temporal updates awaited only by the task that asked.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
+import redis.asyncio as aioredis
 import uvicorn
+from fastapi import FastAPI
 from temporalio.client import Client
 
+from realtime.actions import WorkflowCallActions
 from realtime.bridge import PendingSignal, SignalQueue
+from realtime.engines.factory import build_engines
+from realtime.live import RedisLiveTranscript
 from realtime.server import RealtimeConfig, create_realtime_app
+from realtime.session import SessionConfig
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 
-class TemporalSignalSender:
-    """Sends bridge signals with a lazily connected Temporal client, so the worker starts (and
-    keeps audio flowing) while Temporal is down; the queue retries until it is back."""
+class LazyTemporal:
+    """A Temporal client connected lazily, so the worker starts (and keeps audio flowing) while
+    Temporal is down; the signal queue retries until it is back."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: Client | None = None
 
-    async def __call__(self, signal: PendingSignal) -> None:
+    async def client(self) -> Client:
         if self._client is None:
             self._client = await Client.connect(
                 self._settings.temporal.address, namespace=self._settings.temporal.namespace, lazy=True
             )
-        await self._client.get_workflow_handle(signal.workflow_id).signal(signal.name, signal.payload)
+        return self._client
+
+    async def signal(self, signal: PendingSignal) -> None:
+        client = await self.client()
+        await client.get_workflow_handle(signal.workflow_id).signal(signal.name, signal.payload)
+
+    async def execute_update(self, workflow_id: str, update: str, payload: Any) -> Any:
+        client = await self.client()
+        return await client.get_workflow_handle(workflow_id).execute_update(update, payload)
 
 
-def build_app(settings: Settings):  # type: ignore[no-untyped-def]
-    signals = SignalQueue(TemporalSignalSender(settings), maxsize=settings.realtime.signal_queue_size)
-    config = RealtimeConfig(media_token_secret=settings.acs.media_token_secret.get_secret_value())
-    return create_realtime_app(config, signals)
+def session_config(settings: Settings) -> SessionConfig:
+    rate = 24000 if settings.acs.audio_format == "pcm24KMono" else 16000
+    return SessionConfig(carrier_rate=rate)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    temporal = LazyTemporal(settings)
+    signals = SignalQueue(temporal.signal, maxsize=settings.realtime.signal_queue_size)
+    engines = build_engines(settings)
+    redis_client = aioredis.from_url(settings.redis.url, socket_connect_timeout=1, socket_timeout=1)
+    live = RedisLiveTranscript(redis_client, ttl_seconds=settings.redis.live_ttl_seconds)
+    config = RealtimeConfig(
+        media_token_secret=settings.acs.media_token_secret.get_secret_value(),
+        task_queue=settings.temporal.task_queue,
+        session=session_config(settings),
+    )
+    app = create_realtime_app(
+        config,
+        signals,
+        engines,
+        actions=lambda workflow_id: WorkflowCallActions(workflow_id, temporal.execute_update),
+        live=live,
+    )
+    inner_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            warm_up = getattr(engines.recognizer, "warm_up", None)
+            if warm_up is not None:
+                await warm_up(2)
+            await stack.enter_async_context(live)
+            stack.push_async_callback(redis_client.aclose)
+            for engine in (engines.recognizer, engines.brains):
+                close = getattr(engine, "aclose", None)
+                if close is not None:
+                    stack.push_async_callback(close)
+            async with inner_lifespan(application):
+                yield
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def main() -> None:
@@ -45,7 +104,7 @@ def main() -> None:
         host=settings.realtime.host,
         port=settings.realtime.port,
         log_level="warning",
-        ws="websockets",
+        ws="websockets-sansio",
     )
 
 

@@ -13,6 +13,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.acs import AcsActivities, AcsEndpoints
+from activities.archival import ArchiveActivities
+from activities.claims import ClaimsActivities
+from activities.storage import build_archive
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 from workers.health import serve_health
@@ -42,13 +45,20 @@ def call_automation_client(settings: Settings) -> CallAutomationClient:
 @asynccontextmanager
 async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for the call task queue, with its ACS client closed on exit."""
-    async with call_automation_client(settings) as acs:
+    async with call_automation_client(settings) as acs, build_archive(settings) as archive:
         acs_activities = AcsActivities(acs, acs_endpoints(settings))
+        archive_activities = ArchiveActivities(archive, redact_pii=settings.archive.redact_pii)
+        claims = ClaimsActivities(archive)
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
             workflows=WORKFLOWS,
-            activities=[acs_activities.answer_call, acs_activities.hang_up],
+            activities=[
+                acs_activities.answer_call,
+                acs_activities.hang_up,
+                archive_activities.archive_call,
+                claims.file_claim,
+            ],
         )
         async with worker:
             yield worker

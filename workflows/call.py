@@ -7,6 +7,7 @@ the record of the call; the realtime worker never waits on it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -16,6 +17,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.acs import AcsActivities
+    from activities.archival import ArchiveActivities
+    from activities.claims import ClaimsActivities
     from workflows.contracts import (
         AcsEvent,
         AnswerCallInput,
@@ -23,10 +26,14 @@ with workflow.unsafe.imports_passed_through():
         CallInput,
         CallState,
         CallStatus,
+        FileClaimInput,
         HangUpCallInput,
         HangUpRequest,
         HangUpResult,
         MediaAttached,
+        ToolCall,
+        ToolCallRecord,
+        ToolResult,
         Turn,
     )
 
@@ -35,6 +42,9 @@ CALL_STATUS = SearchAttributeKey.for_keyword("CallStatus")
 CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
 CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
 CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
+
+# Tools with side effects the workflow runs for the realtime brain, each as an activity.
+DURABLE_TOOLS = frozenset({"file_claim"})
 
 CALL_CONNECTED = "Microsoft.Communication.CallConnected"
 CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
@@ -72,6 +82,7 @@ class CallWorkflow:
         self._connected = False
         self._disconnected = False
         self._hang_up_requested = False
+        self._claim_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ the story of a call
 
@@ -122,9 +133,20 @@ class CallWorkflow:
     async def _finish(self, status: CallStatus, *, reason: str) -> CallState:
         self._state.end_reason = self._state.end_reason or reason
         self._state.ended_at = self._state.ended_at or workflow.now().isoformat()
-        self._set_status(status)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._set_status(status)
+        await self._archive()
         return self._state
+
+    async def _archive(self) -> None:
+        """The call's record in the archive: an idempotent upsert keyed by workflow id."""
+        archived = await workflow.execute_activity_method(
+            ArchiveActivities.archive_call,
+            self._state,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+        self._state.archive_hash = archived.content_hash
 
     async def _hang_up_quietly(self) -> None:
         if not self._state.call_connection_id:
@@ -161,6 +183,7 @@ class CallWorkflow:
     @workflow.signal
     def media_attached(self, event: MediaAttached) -> None:
         self._state.media_worker_id = event.worker_id
+        self._state.media_active = True
 
     @workflow.signal
     def turn_completed(self, turn: Turn) -> None:
@@ -172,8 +195,10 @@ class CallWorkflow:
 
     @workflow.signal
     def call_ended(self, event: CallEnded) -> None:
-        if self._state.media_worker_id == event.worker_id or not self._state.media_worker_id:
-            self._state.media_worker_id = ""
+        # A stale session's end (an older worker) must not mark the current one gone.
+        if event.worker_id in ("", self._state.media_worker_id):
+            self._state.media_active = False
+            self._state.media_ended_reason = event.reason
 
     # ------------------------------------------------------------------ updates
 
@@ -198,6 +223,60 @@ class CallWorkflow:
             raise ValueError("call is not answered yet")
         if self._disconnected:
             raise ValueError("call has already ended")
+
+    @workflow.update
+    async def run_tool(self, call: ToolCall) -> ToolResult:
+        if call.name == "file_claim":
+            return await self._file_claim(call)
+        return ToolResult(ok=False, error=f"unknown tool {call.name!r}")
+
+    @run_tool.validator
+    def _validate_run_tool(self, call: ToolCall) -> None:
+        if call.name not in DURABLE_TOOLS:
+            raise ValueError(f"unknown durable tool {call.name!r}")
+        if self._disconnected:
+            raise ValueError("call has already ended")
+
+    async def _file_claim(self, call: ToolCall) -> ToolResult:
+        # One claim per call: a duplicated or retried update finds the claim already filed.
+        async with self._claim_lock:
+            if self._state.claim_id:
+                return ToolResult(ok=True, result={"claim_id": self._state.claim_id, "created": False})
+            key = f"{self._state.workflow_id}/file_claim"
+            try:
+                filed = await workflow.execute_activity_method(
+                    ClaimsActivities.file_claim,
+                    FileClaimInput(
+                        idempotency_key=key,
+                        workflow_id=self._state.workflow_id,
+                        caller=self._state.caller,
+                        details=dict(call.arguments),
+                    ),
+                    start_to_close_timeout=timedelta(seconds=15),
+                    retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidClaim"]),
+                )
+            except ActivityError as err:
+                cause = err.cause
+                message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+                self._record_tool(call, {"error": message}, ok=False, key=key)
+                return ToolResult(ok=False, error=message)
+            self._state.claim_id = filed.claim_id
+            self._set_status(CallStatus(self._state.status))
+            result = {"claim_id": filed.claim_id, "created": filed.created}
+            self._record_tool(call, result, ok=True, key=key)
+            return ToolResult(ok=True, result=result)
+
+    def _record_tool(self, call: ToolCall, result: dict[str, object], *, ok: bool, key: str) -> None:
+        self._state.tool_calls.append(
+            ToolCallRecord(
+                name=call.name,
+                arguments=dict(call.arguments),
+                result=dict(result),
+                ok=ok,
+                at=workflow.now().isoformat(),
+                idempotency_key=key,
+            )
+        )
 
     # ------------------------------------------------------------------ queries
 

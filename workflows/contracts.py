@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class CallStatus(StrEnum):
@@ -108,6 +109,35 @@ class HangUpResult:
 
 
 @dataclass
+class ToolCall:
+    """A tool with side effects the realtime brain asks the workflow to run (a `run_tool` update)."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+    agent: str = ""
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class ToolCallRecord:
+    """A tool call as the call's history keeps it."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    ok: bool = True
+    at: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass
 class CallState:
     workflow_id: str
     correlation_id: str
@@ -128,6 +158,10 @@ class CallState:
     failure: str = ""
     turns: list[Turn] = field(default_factory=list)
     events_seen: int = 0
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    archive_hash: str = ""
+    media_active: bool = False
+    media_ended_reason: str = ""
 
 
 @dataclass
@@ -149,3 +183,24 @@ class AnswerCallResult:
 class HangUpCallInput:
     call_connection_id: str
     for_everyone: bool = True
+
+
+@dataclass
+class FileClaimInput:
+    idempotency_key: str
+    workflow_id: str
+    caller: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FileClaimResult:
+    claim_id: str
+    created: bool = True
+
+
+@dataclass
+class ArchiveCallResult:
+    workflow_id: str
+    content_hash: str
+    outcome: str = ""

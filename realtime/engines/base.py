@@ -142,3 +142,13 @@ class Brain(Protocol):
 
 class BrainFactory(Protocol):
     def new_brain(self, *, call_id: str, agent: str, tools: ToolRunner) -> Brain: ...
+
+
+@dataclass(frozen=True)
+class Engines:
+    """A worker's engines, shared by its calls; each call opens its own streams and brain."""
+
+    recognizer: Recognizer
+    synthesizer: Synthesizer
+    brains: BrainFactory
+    voice: str | None = None

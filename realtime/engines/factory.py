@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from realtime.engines.base import BrainFactory, Recognizer, Synthesizer
+from realtime.engines.base import BrainFactory, Engines, Recognizer, Synthesizer
 from switchboard.settings import Settings
 
-
-@dataclass(frozen=True)
-class Engines:
-    recognizer: Recognizer
-    synthesizer: Synthesizer
-    brain_factory: BrainFactory
-
+__all__ = ["Engines", "build_engines", "synthesis_rate"]
 
 def synthesis_rate(settings: Settings) -> int:
     """Synthesise at the rate ACS streams, so no resampling is needed on the way out."""
@@ -51,4 +43,4 @@ def build_engines(settings: Settings) -> Engines:
         from realtime.engines.scripted_brain import ScriptedBrainFactory
 
         brain_factory = ScriptedBrainFactory()
-    return Engines(recognizer=recognizer, synthesizer=synthesizer, brain_factory=brain_factory)
+    return Engines(recognizer=recognizer, synthesizer=synthesizer, brains=brain_factory, voice=speech.voice)

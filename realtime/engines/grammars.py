@@ -406,4 +406,4 @@ def normalize_vehicle(text: str) -> str | None:
 
 def spoken_digits(value: str) -> str:
     """How the agent reads an id back: "PA123456" -> "P A 1 2 3 4 5 6" (one character at a time)."""
-    return " ".join(value)
+    return " ".join(char for char in value if char.isalnum())

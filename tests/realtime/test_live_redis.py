@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,33 +13,6 @@ import redis.asyncio as aioredis
 from realtime.live import InMemoryLiveTranscript, RedisLiveTranscript, channel_key, turns_key
 from tests.conftest import free_port
 from workflows.contracts import Turn, TurnTimings
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-@pytest.fixture
-def redis_port(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                subprocess.run(["redis-cli", "-p", str(port), "ping"], check=True, capture_output=True, timeout=1)
-                break
-            except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def test_defaults_are_the_embedded_engines() -> None:
     engines = build_engines(Settings())
     assert isinstance(engines.recognizer, PocketsphinxRecognizer)
     assert isinstance(engines.synthesizer, EspeakSynthesizer) and engines.synthesizer.sample_rate == 16000
-    assert isinstance(engines.brain_factory, ScriptedBrainFactory)
+    assert isinstance(engines.brains, ScriptedBrainFactory)
 
 
 async def test_azure_and_openai_are_selected_by_settings() -> None:
@@ -35,9 +35,9 @@ async def test_azure_and_openai_are_selected_by_settings() -> None:
     engines = build_engines(settings)
     assert isinstance(engines.recognizer, AzureRecognizer)
     assert isinstance(engines.synthesizer, AzureSynthesizer) and engines.synthesizer.sample_rate == 24000
-    assert isinstance(engines.brain_factory, OpenAIBrainFactory)
-    assert engines.brain_factory.default_model == "gpt-test"
-    await engines.brain_factory.aclose()
+    assert isinstance(engines.brains, OpenAIBrainFactory)
+    assert engines.brains.default_model == "gpt-test"
+    await engines.brains.aclose()
 
 
 class Tools:

@@ -1,0 +1,29 @@
+"""Post-call archival: the call's record of truth, written once however often the activity runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from temporalio import activity
+
+from activities.storage import CallArchive, call_record_from_state
+from workflows.contracts import ArchiveCallResult, CallState
+
+
+class ArchiveActivities:
+    def __init__(self, archive: CallArchive, *, redact_pii: bool = False) -> None:
+        self._archive = archive
+        self._redact_pii = redact_pii
+
+    @activity.defn(name="archive_call")
+    async def archive_call(self, state: CallState) -> ArchiveCallResult:
+        record = call_record_from_state(
+            state,
+            tool_calls=[asdict(call) for call in state.tool_calls],
+            redact_pii=self._redact_pii,
+        )
+        stored = await self._archive.upsert(record)
+        activity.logger.info("archived %s (%s, %s)", state.workflow_id, stored.outcome, stored.content_hash[:12])
+        return ArchiveCallResult(
+            workflow_id=state.workflow_id, content_hash=stored.content_hash, outcome=str(stored.outcome)
+        )
