@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 
 export SWITCHBOARD_TEMPORAL__CLI_PATH ?= $(TEMPORAL_CLI)
 
-.PHONY: setup demo test lint bench clean system-packages
+.PHONY: setup demo test lint bench clean system-packages node-emulators
 
-setup: system-packages $(STAMP) $(TEMPORAL_CLI)
+setup: system-packages $(STAMP) $(TEMPORAL_CLI) node-emulators
 	@echo "setup: ready (venv $(VENV), Temporal CLI $(TEMPORAL_CLI))"
 
 system-packages:
@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	@$(VENV)/bin/pip install --quiet --upgrade pip
 	@$(VENV)/bin/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+node-emulators:
+	@scripts/ensure-node-emulators.sh "$(CACHE_DIR)/node"
 
 $(TEMPORAL_CLI):
 	@scripts/build-temporal-cli.sh "$(CACHE_DIR)/bin" "$(TEMPORAL_CLI_VERSION)"

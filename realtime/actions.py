@@ -70,8 +70,8 @@ class RefusingCallActions:
         return {"error": "tools are not available"}
 
 
-UpdateCaller = Callable[[str, str, Any], Awaitable[Any]]
-"""`(workflow_id, update_name, payload) -> result`: a Temporal client's `execute_update`."""
+UpdateCaller = Callable[[str, str, Any, type], Awaitable[Any]]
+"""`(workflow_id, update_name, payload, result_type) -> result`: a Temporal client's `execute_update`."""
 
 
 class WorkflowCallActions:
@@ -84,11 +84,14 @@ class WorkflowCallActions:
         self._execute_update = execute_update
 
     async def hang_up(self, *, reason: str) -> ActionResult:
-        result = await self._execute_update(
-            self.workflow_id, "hang_up", HangUpRequest(reason=reason, requested_by="agent")
-        )
-        accepted = bool(getattr(result, "accepted", True)) if not isinstance(result, HangUpResult) else result.accepted
-        return ActionResult(accepted=accepted, detail=str(getattr(result, "status", "")))
+        try:
+            result: HangUpResult = await self._execute_update(
+                self.workflow_id, "hang_up", HangUpRequest(reason=reason, requested_by="agent"), HangUpResult
+            )
+        except Exception as err:  # rejected by the validator (already ended) or unreachable
+            logger.warning("call %s: hang-up refused: %s", self.workflow_id, err)
+            return ActionResult(accepted=False, detail=str(err))
+        return ActionResult(accepted=result.accepted, detail=result.status)
 
     async def transfer(self, *, target: str, reason: str) -> ActionResult:
         return ActionResult(accepted=False, detail="transfer update not available yet")
@@ -98,12 +101,10 @@ class WorkflowCallActions:
 
     async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
         try:
-            result = await self._execute_update(
-                self.workflow_id, "run_tool", ToolCall(name=name, arguments=dict(arguments))
+            result: ToolResult = await self._execute_update(
+                self.workflow_id, "run_tool", ToolCall(name=name, arguments=dict(arguments)), ToolResult
             )
         except Exception as err:  # a rejected update (validator) or an unreachable workflow
             logger.warning("call %s: tool %s failed: %s", self.workflow_id, name, err)
             return {"error": str(err) or type(err).__name__}
-        if isinstance(result, ToolResult):
-            return result.result if result.ok else {"error": result.error}
-        return dict(result or {})
+        return result.result if result.ok else {"error": result.error}

@@ -168,7 +168,7 @@ def create_realtime_app(
             if websocket.application_state == WebSocketState.CONNECTED:
                 try:
                     await websocket.close(code=1011 if reason == "realtime_error" else 1000)
-                except RuntimeError:
-                    pass
+                except (RuntimeError, WebSocketDisconnect):
+                    pass  # the peer went away first
 
     return app

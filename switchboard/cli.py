@@ -19,12 +19,29 @@ from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 from workflows.contracts import CallState, call_workflow_id
 
+
+def _answer(text: str) -> list[dict[str, Any]]:
+    """The caller waits for the agent's question to finish, then answers."""
+    return [{"wait_agent_done": {"quiet_ms": 600, "timeout": 30}}, {"say": text}]
+
+
+# A first notice of loss, answered the way a caller would; one answer barges in on the agent's
+# read-back of the claim details (the caller says "yes" before the question is finished).
 DEMO_SCRIPT: list[dict[str, Any]] = [
-    {"silence": 1.0},
-    {"say": "Hello, I would like to report a car accident."},
-    {"silence": 1.0},
+    *_answer("my name is Jane Doe"),
+    *_answer("p a one two three four five six"),
+    *_answer("march third"),
+    *_answer("on main street in springfield"),
+    *_answer("a truck ran a red light and hit my car"),
+    *_answer("nobody was hurt"),
+    *_answer("a sedan"),
+    {"wait_agent_heard": {"ms": 1500, "timeout": 30}},
+    {"say": "yes"},
+    *_answer("yes"),
+    {"wait_agent_done": {"quiet_ms": 1500, "timeout": 40}},
     {"hang_up": True},
 ]
+
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)

@@ -47,9 +47,10 @@ class LazyTemporal:
         client = await self.client()
         await client.get_workflow_handle(signal.workflow_id).signal(signal.name, signal.payload)
 
-    async def execute_update(self, workflow_id: str, update: str, payload: Any) -> Any:
+    async def execute_update(self, workflow_id: str, update: str, payload: Any, result_type: type) -> Any:
         client = await self.client()
-        return await client.get_workflow_handle(workflow_id).execute_update(update, payload)
+        handle = client.get_workflow_handle(workflow_id)
+        return await handle.execute_update(update, payload, result_type=result_type)
 
 
 def session_config(settings: Settings) -> SessionConfig:
