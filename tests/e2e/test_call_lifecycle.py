@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributeKey
@@ -115,3 +117,25 @@ async def test_answer_failure_fails_the_workflow_with_a_typed_error(stack: Local
     assert "ACS answered 4" in cause.message
     state = await handle.query(CallWorkflow.state)
     assert state.status == CallStatus.FAILED and state.end_reason == "answer_failed"
+
+
+async def test_a_redelivered_acs_callback_is_applied_once(stack: LocalStack) -> None:
+    call = await stack.emulator.place_call(
+        caller="+15551230004", callee="+15550009999", script=[{"silence": 30}, {"hang_up": True}]
+    )
+    await call.wait_for("connected", timeout=15)
+    handle = stack.handle(call.call_id)
+    connected = await call.wait_for_event("CallConnected", timeout=10)
+    # ACS retries callbacks: the same CloudEvent (same id) posted again changes nothing.
+    async with httpx.AsyncClient(timeout=10) as http:
+        for _ in range(2):
+            response = await http.post(connected.url, json=[connected.event])
+            assert response.status_code == 200
+    async with asyncio.timeout(10):  # let in-flight callbacks land
+        while not all(sent.delivery and sent.delivery.delivered for sent in call.events):
+            await asyncio.sleep(0.05)
+    sent_ids = {sent.event["id"] for sent in call.events}
+    assert (await handle.query(CallWorkflow.state)).events_seen == len(sent_ids)
+    await call.caller_hang_up()
+    state = await handle.result()
+    assert state.status == CallStatus.COMPLETED

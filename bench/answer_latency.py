@@ -1,0 +1,132 @@
+"""IncomingCall webhook -> answer request at ACS, on the local multi-process stack.
+
+The supervised stack runs as in `switchboard dev` (Temporal dev server, Redis, API, Temporal worker,
+realtime worker as separate processes); the ACS emulator runs in this process so its clock times
+both ends: t0 = the emulator starts POSTing the IncomingCall event to the API's Event Grid webhook,
+t1 = the emulator receives the SDK's `POST /calling/callConnections:answer` for that call. Between
+them: API validation, `start_workflow`, a workflow task, the `answer_call` activity and the SDK.
+
+    .venv/bin/python -m bench.answer_latency --calls 100 --concurrency 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from emulators.acs import AcsEmulator
+from emulators.acs.emulator import EmulatorOptions
+from switchboard.settings import Settings
+from workers.supervisor import Supervisor, build_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = [{"silence": 0.3}, {"hang_up": True}]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def bench_settings(data_dir: Path, base_port: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "data_dir": data_dir,
+            "temporal": {
+                "address": f"127.0.0.1:{base_port}",
+                "ui_port": base_port + 1,
+                "worker_health_port": base_port + 2,
+            },
+            "redis": {"url": f"redis://127.0.0.1:{base_port + 3}/0"},
+            "acs": {
+                "endpoint": f"http://127.0.0.1:{base_port + 4}",
+                "callback_base_url": f"http://127.0.0.1:{base_port + 5}",
+                "media_base_url": f"ws://127.0.0.1:{base_port + 6}",
+            },
+            "api": {"port": base_port + 5},
+            "realtime": {"port": base_port + 6},
+        }
+    )
+
+
+async def one_call(emulator: AcsEmulator, index: int) -> float:
+    call = await emulator.place_call(caller=f"+1555{index:07d}", callee="+15550009999", script=SCRIPT)
+    await call.wait_for("answered", timeout=30)
+    sent_at = call.incoming_deliveries[0].attempts[0].at
+    answer = next(r for r in call.requests if r.path.endswith("callConnections:answer"))
+    await call.wait_for("disconnected", timeout=60)
+    return (answer.received_at - sent_at) * 1000
+
+
+async def run(calls: int, concurrency: int, warmup: int, base_port: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        settings = bench_settings(Path(tmp) / "data", base_port)
+        specs = build_stack(settings, with_emulator=False)
+        async with Supervisor(specs, log_dir=Path(tmp) / "logs", report=lambda line: None):
+            emulator = AcsEmulator(
+                access_key=settings.acs.access_key.get_secret_value(),
+                event_grid_url=f"{settings.acs.callback_base_url}/api/events/eventgrid",
+                port=base_port + 4,
+                options=EmulatorOptions(keep_audio=False),
+            )
+            async with emulator:
+                for index in range(warmup):
+                    await one_call(emulator, index)
+                latencies: list[float] = []
+                gate = asyncio.Semaphore(concurrency)
+
+                async def measured(index: int) -> None:
+                    async with gate:
+                        latencies.append(await one_call(emulator, warmup + index))
+
+                started = time.perf_counter()
+                await asyncio.gather(*(measured(i) for i in range(calls)))
+                elapsed = time.perf_counter() - started
+    return {
+        "calls": calls,
+        "concurrency": concurrency,
+        "answer_p50_ms": round(percentile(latencies, 50), 1),
+        "answer_p95_ms": round(percentile(latencies, 95), 1),
+        "answer_max_ms": round(max(latencies), 1),
+        "answer_mean_ms": round(statistics.fmean(latencies), 1),
+        "wall_seconds": round(elapsed, 1),
+    }
+
+
+def record(result: dict[str, Any]) -> None:
+    path = ROOT / "docs" / "benchmarks.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    figures["answer_p50_ms"] = result["answer_p50_ms"]
+    figures["answer_p95_ms"] = result["answer_p95_ms"]
+    path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=4, help="calls ringing at once")
+    parser.add_argument("--warmup", type=int, default=5, help="calls before measuring (not counted)")
+    parser.add_argument("--base-port", type=int, default=18700, help="first of 7 consecutive loopback ports")
+    parser.add_argument(
+        "--record", action="store_true", help="write answer_p50_ms/answer_p95_ms to docs/benchmarks.json"
+    )
+    args = parser.parse_args()
+    result = asyncio.run(run(args.calls, args.concurrency, args.warmup, args.base_port))
+    result["machine"] = f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}"
+    print(json.dumps(result, indent=2))
+    if args.record:
+        record(result)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
