@@ -30,7 +30,7 @@ class VadConfig:
     min_speech_ms: int = 120
     hangover_ms: int = 400
     min_dbfs: float = -55.0
-    barge_in_min_speech_ms: int = 200
+    barge_in_min_speech_ms: int = 100
     barge_in_min_dbfs: float = -40.0
 
 

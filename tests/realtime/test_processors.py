@@ -163,17 +163,17 @@ async def test_vad_echo_guard_ignores_quiet_audio_while_agent_speaks_but_not_lou
             await pipeline.push(frame)
         await out.wait_for(CallerAudioFrame, 30)
         assert out.of(CallerStartedSpeakingFrame) == []
-        for frame in audio_frames(tone(150, amplitude=0.3), start=1.0):  # loud but under 200 ms
+        for frame in audio_frames(tone(60, amplitude=0.3), start=1.0):  # loud but under 100 ms
             await pipeline.push(frame)
-        for frame in audio_frames(silence(200), start=1.15):
+        for frame in audio_frames(silence(200), start=1.06):
             await pipeline.push(frame)
-        await out.wait_for(CallerAudioFrame, 47)
+        await out.wait_for(CallerAudioFrame, 43)
         assert out.of(CallerStartedSpeakingFrame) == []
         for frame in audio_frames(tone(400, amplitude=0.3), start=2.0):
             await pipeline.push(frame)
         started = (await out.wait_for(CallerStartedSpeakingFrame))[0]
         assert started.during_agent_speech
-        assert started.at - started.speech_started_at == pytest.approx(0.18, abs=0.03)
+        assert started.at - started.speech_started_at == pytest.approx(0.08, abs=0.03)
 
 
 # ---------------------------------------------------------------- barge-in gate
