@@ -38,6 +38,10 @@ demo: setup
 test: setup
 	@$(VENV)/bin/pytest -q -p no:cacheprovider
 
+bench: setup
+	@$(VENV)/bin/python -m bench.answer_latency --calls 100 --concurrency 4 --record
+	@$(VENV)/bin/python -m bench.realtime --engines fake,embedded --write-docs
+
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy
