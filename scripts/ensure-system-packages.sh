@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the embedded stack needs, only when missing.
 set -euo pipefail
-declare -A wanted=( [redis-server]=redis-server [espeak-ng]=espeak-ng [docker-compose]=docker-compose )
+declare -A wanted=( [redis-server]=redis-server [espeak-ng]=espeak-ng [docker-compose]=docker-compose [chromium]=chromium )
 missing=()
 for binary in "${!wanted[@]}"; do
   command -v "$binary" >/dev/null 2>&1 || missing+=("${wanted[$binary]}")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: system packages present (redis-server, espeak-ng, docker-compose)"
+  echo "setup: system packages present (redis-server, espeak-ng, docker-compose, chromium)"
   exit 0
 fi
 echo "setup: installing Debian packages: ${missing[*]}"

@@ -144,6 +144,74 @@ async def _run_demo(settings: Settings) -> int:
         return 1
 
 
+async def _run_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`switchboard audit export|replay|verify`: exit 0 when everything checked is sound, 1 when not."""
+    from pathlib import Path
+
+    from activities.storage import build_archive
+    from switchboard import audit
+
+    if args.audit_command == "replay" and args.files:
+        failed = 0
+        for path in args.files:
+            try:
+                history = audit.load_history(Path(path))
+            except audit.HistoryFormatError as err:
+                print(f"{path}: unreadable history: {err}")
+                failed += 1
+                continue
+            report = await audit.replay(history)
+            print(f"{path}: {report.verdict}" + (f" ({report.error_type}: {report.error})" if report.error else ""))
+            failed += 0 if report.ok else 1
+        return 1 if failed else 0
+    if args.audit_command == "verify" and args.file:
+        try:
+            record = audit.record_from_json(await asyncio.to_thread(Path(args.file).read_text))
+        except (audit.AuditError, ValueError, TypeError) as err:
+            print(f"{args.file}: not a call record: {err}")
+            return 1
+        verdict = audit.verify_record(record)
+        print(
+            f"{verdict.workflow_id}: {'ok' if verdict.ok else 'TAMPERED'} (stored {verdict.stored_hash[:16]}, "
+            f"computed {verdict.computed_hash[:16]})"
+        )
+        return 0 if verdict.ok else 1
+    if not args.workflow_id:
+        print(
+            f"audit {args.audit_command}: give a workflow id" + (" or files" if args.audit_command != "export" else "")
+        )
+        return 2
+    async with build_archive(settings) as archive:
+        if args.audit_command == "verify":
+            stored = await archive.get(args.workflow_id)
+            if stored is None:
+                print(f"{args.workflow_id}: no archived record")
+                return 1
+            verdict = audit.verify_record(stored)
+            print(f"{verdict.workflow_id}: {'ok' if verdict.ok else 'TAMPERED'} ({verdict.stored_hash})")
+            return 0 if verdict.ok else 1
+        client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
+        try:
+            if args.audit_command == "replay":
+                report = await audit.replay(await audit.fetch_history(client, args.workflow_id))
+                print(f"{args.workflow_id}: {report.verdict}" + (f" ({report.error})" if report.error else ""))
+                return 0 if report.ok else 1
+            exported = await audit.export_call(client, archive, args.workflow_id, with_replay=args.replay)
+        except audit.CallNotFoundError:
+            print(f"{args.workflow_id}: no such workflow")
+            return 1
+    text = json.dumps(asdict(exported), indent=2)
+    if args.history_out:
+        await asyncio.to_thread(Path(args.history_out).write_text, json.dumps(exported.history))
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_text, text)
+        print(f"exported {args.workflow_id} to {args.out}")
+    else:
+        print(text)
+    sound = exported.record_verified is not False and (exported.replay is None or exported.replay.ok)
+    return 0 if sound else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     call.add_argument("--script", help="caller script as JSON (a list of steps); default: the demo script")
     call.add_argument("--json", action="store_true", help="print the final call state as JSON")
     commands.add_parser("demo", help="start the stack, place one simulated call, print it, stop")
+    audit = commands.add_parser("audit", help="export, replay and verify calls (Temporal history and archive)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_commands.add_parser("export", help="a call's Temporal history and archived record, as JSON")
+    export.add_argument("workflow_id")
+    export.add_argument("--out", help="write the export here (default: stdout)")
+    export.add_argument("--history-out", help="also write the bare history, as `temporal workflow show -o json`")
+    export.add_argument("--replay", action="store_true", help="replay the history and include the verdict")
+    replay = audit_commands.add_parser("replay", help="replay histories against the current workflow code")
+    replay.add_argument("files", nargs="*", help="history files (`temporal workflow show -o json`, or exports)")
+    replay.add_argument("--workflow-id", help="replay this workflow's history, fetched from Temporal")
+    verify = audit_commands.add_parser("verify", help="check an archived record against its content hash")
+    verify.add_argument("workflow_id", nargs="?", help="the call's workflow id (read from the archive)")
+    verify.add_argument("--file", help="a record or export JSON file instead of the archive")
     args = parser.parse_args(argv)
 
     configure_logging()
@@ -164,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run_dev(settings, with_emulator=not args.no_emulator))
     if args.command == "call":
         return asyncio.run(_run_call(settings, args))
+    if args.command == "audit":
+        return asyncio.run(_run_audit(settings, args))
     return asyncio.run(_run_demo(settings))
 
 

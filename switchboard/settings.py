@@ -17,6 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Values shipped for local development only. Outside development they are refused at start-up.
 DEV_ACS_ACCESS_KEY = "ZGV2LW9ubHktYWNzLWFjY2Vzcy1rZXktZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u"
 DEV_MEDIA_TOKEN_SECRET = "dev-only-media-token-secret"
+# Back-office API keys, one per role (see `api/auth.py`).
+DEV_API_KEYS: dict[str, str] = {
+    "staff": "dev-only-staff-key",
+    "auditor": "dev-only-auditor-key",
+    "admin": "dev-only-admin-key",
+}
 
 SEARCH_ATTRIBUTES: dict[str, str] = {
     "CallerNumber": "Keyword",
@@ -55,6 +61,8 @@ class AcsSettings(BaseModel):
     # Optional: validate the JWT ACS puts in the media WebSocket's Authorization header.
     media_jwt_audience: str | None = None
     answer_timeout_seconds: float = 30.0
+    # Where "a person, please" goes when the brain names a queue rather than a number.
+    human_queue_number: str = "+15550100100"
 
 
 class ApiSettings(BaseModel):
@@ -63,6 +71,26 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = 256 * 1024
     # When set, Event Grid must call the webhook with ?key=<this> (configure it in the subscription URL).
     eventgrid_key: SecretStr | None = None
+
+
+Role = Literal["staff", "auditor", "admin"]
+
+
+class ApiKey(BaseModel):
+    """One back-office API key: who holds it (for logs, never the key) and the role it grants."""
+
+    name: str
+    role: Role
+    key: SecretStr
+
+
+def _dev_api_keys() -> list[ApiKey]:
+    return [ApiKey(name=f"dev-{role}", role=role, key=SecretStr(key)) for role, key in DEV_API_KEYS.items()]  # type: ignore[arg-type]
+
+
+class AuthSettings(BaseModel):
+    # Set as JSON: SWITCHBOARD_AUTH__API_KEYS='[{"name": "ops-1", "role": "staff", "key": "..."}]'.
+    api_keys: list[ApiKey] = Field(default_factory=_dev_api_keys)
 
 
 class RealtimeSettings(BaseModel):
@@ -112,6 +140,15 @@ class BlobSettings(BaseModel):
     container: str = "recordings"
 
 
+class ClaimsSettings(BaseModel):
+    # Follow-up of a filed claim: reminder timers (the last interval repeats), escalation, outbound calls.
+    reminder_intervals_seconds: list[int] = Field(default_factory=lambda: [86400, 259200])
+    escalate_after_reminders: int = 3
+    follow_up_agent: str = "claims-follow-up"
+    outbound_caller_id: str = "+15550009999"
+    continue_as_new_after_events: int = 500
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore")
 
@@ -120,12 +157,14 @@ class Settings(BaseSettings):
     temporal: TemporalSettings = TemporalSettings()
     acs: AcsSettings = AcsSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     speech: SpeechSettings = SpeechSettings()
     llm: LlmSettings = LlmSettings()
     redis: RedisSettings = RedisSettings()
     archive: ArchiveSettings = ArchiveSettings()
     blob: BlobSettings = BlobSettings()
+    claims: ClaimsSettings = ClaimsSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_development(self) -> Settings:
@@ -135,6 +174,9 @@ class Settings(BaseSettings):
             "acs.access_key": self.acs.access_key.get_secret_value() == DEV_ACS_ACCESS_KEY,
             "acs.media_token_secret": self.acs.media_token_secret.get_secret_value() == DEV_MEDIA_TOKEN_SECRET,
         }
+        dev_keys = set(DEV_API_KEYS.values())
+        for api_key in self.auth.api_keys:
+            placeholders[f"auth.api_keys[{api_key.name}]"] = api_key.key.get_secret_value() in dev_keys
         bad = [name for name, is_placeholder in placeholders.items() if is_placeholder]
         if bad:
             raise ValueError(f"development placeholder secrets refused in {self.environment}: {bad}")

@@ -1,23 +1,347 @@
-"""Calls as the back office sees them: the workflow's live state."""
+"""Calls as the back office sees them: search (Temporal visibility), one call's state and transcript
+(the workflow query while it runs, the archived record after), the live transcript stream (SSE from
+Redis) and staff actions (hang up, as the workflow's `hang_up` update)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import TemporalClientDep
+from activities.storage import CallRecord, verify
+from activities.storage.records import record_to_document
+from api.auth import CurrentReader, CurrentStaff
+from api.deps import ArchiveDep, RedisDep, TemporalClientDep
+from realtime.live import channel_key, turns_key
 from workflows.call import CallWorkflow
-from workflows.contracts import CallState
+from workflows.contracts import CallState, CallStatus, HangUpRequest
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
+CALL_WORKFLOW_TYPE = "CallWorkflow"
+CALLER_NUMBER = SearchAttributeKey.for_keyword("CallerNumber")
+CALL_STATUS = SearchAttributeKey.for_keyword("CallStatus")
+CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
+CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
+CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
 
-@router.get("/{workflow_id}", response_model=CallState, summary="One call's state (workflow query)")
-async def get_call(workflow_id: str, temporal: TemporalClientDep) -> CallState:
-    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+# Filter values go into a visibility query; only these characters may, so nothing can be injected.
+SAFE_VALUE = r"^[A-Za-z0-9+@._:\-]{1,128}$"
+_SAFE = re.compile(SAFE_VALUE)
+
+
+def _literal(value: str) -> str:
+    """A visibility-query string literal. Values are validated against `SAFE_VALUE` first; quoting
+    and escaping here is a second line of defence."""
+    if not _SAFE.fullmatch(value):
+        raise ValueError(f"unsafe visibility value {value!r}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _time_literal(value: datetime) -> str:
+    return '"' + value.isoformat().replace("+00:00", "Z") + '"'
+
+
+def build_calls_query(
+    *,
+    caller: str | None = None,
+    status: str | None = None,
+    agent: str | None = None,
+    claim_id: str | None = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+) -> str:
+    """The visibility query for the filters given (all optional, combined with AND)."""
+    clauses = [f"WorkflowType = {_literal(CALL_WORKFLOW_TYPE)}"]
+    for attribute, value in (("CallerNumber", caller), ("CallStatus", status), ("CurrentAgent", agent)):
+        if value:
+            clauses.append(f"{attribute} = {_literal(value)}")
+    if claim_id:
+        clauses.append(f"ClaimId = {_literal(claim_id)}")
+    if started_after is not None:
+        clauses.append(f"StartTime >= {_time_literal(started_after)}")
+    if started_before is not None:
+        clauses.append(f"StartTime < {_time_literal(started_before)}")
+    return " AND ".join(clauses)
+
+
+class CallSummary(BaseModel):
+    workflow_id: str
+    run_id: str | None = None
+    execution_status: str = Field(description="Temporal's status of the workflow: RUNNING, COMPLETED, ...")
+    status: str | None = Field(default=None, description="The call's status (CallStatus search attribute)")
+    caller: str | None = None
+    agent: str | None = None
+    claim_id: str | None = None
+    duration_seconds: int | None = None
+    start_time: datetime | None = None
+    close_time: datetime | None = None
+
+
+class CallList(BaseModel):
+    query: str
+    calls: list[CallSummary]
+
+
+class TurnView(BaseModel):
+    sequence: int
+    caller_text: str = ""
+    agent_text: str = ""
+    agent: str = ""
+    interrupted: bool = False
+
+
+class CallDetail(BaseModel):
+    """One call. `source` says where it came from: the running workflow's query, or the archive."""
+
+    source: Literal["workflow", "archive"]
+    workflow_id: str
+    running: bool
+    status: str
+    caller: str = ""
+    callee: str = ""
+    current_agent: str = ""
+    claim_id: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    end_reason: str = ""
+    turns: list[TurnView] = Field(default_factory=list)
+    content_hash: str = Field(default="", description="The archived record's hash (source=archive)")
+    record_verified: bool | None = Field(default=None, description="The record matches its hash (source=archive)")
+    state: dict[str, Any] | None = Field(default=None, description="The full workflow state (source=workflow)")
+    record: dict[str, Any] | None = Field(default=None, description="The full archived record (source=archive)")
+
+
+class HangUpBody(BaseModel):
+    reason: str = Field(default="staff request", min_length=1, max_length=200)
+
+
+class HangUpAck(BaseModel):
+    workflow_id: str
+    accepted: bool
+    status: str
+    requested_by: str
+
+
+@router.get("", response_model=CallList, summary="List and search calls (Temporal visibility)")
+async def list_calls(
+    temporal: TemporalClientDep,
+    _: CurrentReader,
+    caller: Annotated[str | None, Query(pattern=SAFE_VALUE, description="CallerNumber, e.g. +15551230001")] = None,
+    status_: Annotated[CallStatus | None, Query(alias="status")] = None,
+    agent: Annotated[str | None, Query(pattern=SAFE_VALUE)] = None,
+    claim_id: Annotated[str | None, Query(pattern=SAFE_VALUE)] = None,
+    started_after: Annotated[datetime | None, Query(description="StartTime >= this (ISO 8601)")] = None,
+    started_before: Annotated[datetime | None, Query(description="StartTime < this (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> CallList:
+    query = build_calls_query(
+        caller=caller,
+        status=str(status_) if status_ else None,
+        agent=agent,
+        claim_id=claim_id,
+        started_after=started_after,
+        started_before=started_before,
+    )
+    calls = []
+    async for execution in temporal.list_workflows(query, limit=limit):
+        attributes = execution.typed_search_attributes
+        calls.append(
+            CallSummary(
+                workflow_id=execution.id,
+                run_id=execution.run_id,
+                execution_status=execution.status.name if execution.status else "UNKNOWN",
+                status=attributes.get(CALL_STATUS),
+                caller=attributes.get(CALLER_NUMBER),
+                agent=attributes.get(CURRENT_AGENT),
+                claim_id=attributes.get(CLAIM_ID),
+                duration_seconds=attributes.get(CALL_DURATION_SECONDS),
+                start_time=execution.start_time,
+                close_time=execution.close_time,
+            )
+        )
+    return CallList(query=query, calls=calls)
+
+
+def _turns(turns: list[Any]) -> list[TurnView]:
+    return [
+        TurnView(
+            sequence=t.sequence,
+            caller_text=t.caller_text,
+            agent_text=t.agent_text,
+            agent=t.agent,
+            interrupted=t.interrupted,
+        )
+        for t in turns
+    ]
+
+
+def _from_state(state: CallState, *, running: bool) -> CallDetail:
+    return CallDetail(
+        source="workflow",
+        workflow_id=state.workflow_id,
+        running=running,
+        status=str(state.status),
+        caller=state.caller,
+        callee=state.callee,
+        current_agent=state.current_agent,
+        claim_id=state.claim_id,
+        started_at=state.started_at,
+        ended_at=state.ended_at,
+        end_reason=state.end_reason,
+        turns=_turns(state.turns),
+        state=json.loads(json.dumps(asdict(state), default=str)),
+    )
+
+
+def _from_record(record: CallRecord) -> CallDetail:
+    return CallDetail(
+        source="archive",
+        workflow_id=record.workflow_id,
+        running=False,
+        status=record.status,
+        caller=record.caller,
+        callee=record.callee,
+        current_agent=record.agents[-1] if record.agents else "",
+        claim_id=record.claim_id,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        end_reason=record.end_reason,
+        turns=_turns(record.turns),
+        content_hash=record.content_hash,
+        record_verified=verify(record),
+        record=record_to_document(record),
+    )
+
+
+async def _is_running(temporal: Client, workflow_id: str) -> bool:
     try:
-        return await handle.query(CallWorkflow.state)
+        description = await temporal.get_workflow_handle(workflow_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="call_not_found") from err
         raise
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+@router.get("/{workflow_id}", response_model=CallDetail, summary="One call's state and transcript")
+async def get_call(
+    workflow_id: str,
+    temporal: TemporalClientDep,
+    archive: ArchiveDep,
+    _: CurrentReader,
+) -> CallDetail:
+    """While the call runs: its workflow's `state` query. After: the archived record (sealed, with
+    its hash checked); a finished call that was never archived falls back to the query."""
+    try:
+        running = await _is_running(temporal, workflow_id)
+    except HTTPException:
+        record = await archive.get(workflow_id)  # past Temporal's retention, the archive still knows it
+        if record is None:
+            raise
+        return _from_record(record)
+    if not running:
+        record = await archive.get(workflow_id)
+        if record is not None:
+            return _from_record(record)
+    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+    state = await handle.query(CallWorkflow.state)
+    return _from_state(state, running=running)
+
+
+@router.post(
+    "/{workflow_id}/hang-up",
+    response_model=HangUpAck,
+    summary="Staff action: hang up a live call (the workflow's hang_up update)",
+    responses={404: {"description": "call_not_found"}, 409: {"description": "call_not_running / hang_up_rejected"}},
+)
+async def hang_up_call(
+    workflow_id: str, body: HangUpBody, temporal: TemporalClientDep, principal: CurrentStaff
+) -> HangUpAck:
+    if not await _is_running(temporal, workflow_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running")
+    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+    try:
+        result = await handle.execute_update(
+            CallWorkflow.hang_up, HangUpRequest(reason=body.reason, requested_by="staff")
+        )
+    except WorkflowUpdateFailedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="hang_up_rejected") from err
+    return HangUpAck(
+        workflow_id=workflow_id, accepted=result.accepted, status=result.status, requested_by=principal.name
+    )
+
+
+# ---------------------------------------------------------------------------------------- live feed
+
+
+def live_call_id(workflow_id: str) -> str:
+    """The realtime worker publishes under ACS's correlation id; the workflow id is `call-<that>`."""
+    return workflow_id.removeprefix("call-")
+
+
+def _sse(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+async def live_events(redis: Any, call_id: str, *, heartbeat_seconds: float = 15.0) -> AsyncIterator[bytes]:
+    """Turns already published (the Redis list), then new ones as they come (the channel).
+
+    Subscribes before reading the list so no turn falls between the two; repeats are dropped by
+    turn sequence."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(channel_key(call_id))
+    seen: set[int] = set()
+
+    def fresh(message: str | bytes) -> str | None:
+        text = message.decode() if isinstance(message, bytes) else message
+        try:
+            sequence = int(json.loads(text)["turn"]["sequence"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if sequence in seen:
+            return None
+        seen.add(sequence)
+        return text
+
+    try:
+        yield _sse("ready", json.dumps({"call_id": call_id}))
+        for message in await redis.lrange(turns_key(call_id), 0, -1):
+            if (text := fresh(message)) is not None:
+                yield _sse("turn", text)
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=heartbeat_seconds)
+            if message is None:
+                yield b": keep-alive\n\n"
+                continue
+            if message.get("type") == "message" and (text := fresh(message["data"])) is not None:
+                yield _sse("turn", text)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(pubsub.aclose())
+
+
+@router.get(
+    "/{workflow_id}/live",
+    summary="Live transcript (Server-Sent Events: `ready`, then one `turn` event per finished turn)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live_transcript(workflow_id: str, redis: RedisDep, _: CurrentReader) -> StreamingResponse:
+    return StreamingResponse(
+        live_events(redis, live_call_id(workflow_id)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

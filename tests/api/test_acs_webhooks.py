@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api.main import create_app
 from switchboard.media_token import issue_media_token
-from switchboard.settings import Settings
+from switchboard.settings import DEV_API_KEYS, Settings
 from workflows.contracts import call_workflow_id
 
 EVENTGRID = "/api/events/eventgrid"
@@ -159,7 +159,7 @@ async def test_callback_with_an_unknown_event_type_is_refused(api: httpx.AsyncCl
 
 
 async def test_unknown_call_state_is_not_found(api: httpx.AsyncClient) -> None:
-    response = await api.get(f"/calls/call-{uuid.uuid4()}")
+    response = await api.get(f"/calls/call-{uuid.uuid4()}", headers={"X-API-Key": DEV_API_KEYS["staff"]})
     assert response.status_code == 404
 
 

@@ -15,8 +15,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.storage import SqliteArchive, verify
 from activities.storage.archive import default_sqlite_path
-from switchboard.settings import Settings
-from tests.stack import LocalStack, api_get, local_stack
+from switchboard.settings import DEV_API_KEYS, Settings
+from tests.stack import LocalStack, local_stack
 from workflows.call import CallWorkflow
 from workflows.contracts import CallInput, CallStatus, HangUpRequest, call_workflow_id
 
@@ -64,8 +64,11 @@ async def test_a_whole_call_completes_with_state_search_attributes_and_archive(s
     assert attributes.get(SearchAttributeKey.for_keyword("CallerNumber")) == "+15551230001"
     assert attributes.get(SearchAttributeKey.for_int("CallDurationSeconds")) is not None
 
-    response = await api_get(stack.settings, f"/calls/{state.workflow_id}")
+    async with httpx.AsyncClient(base_url=stack.settings.acs.callback_base_url, timeout=10) as http:
+        headers = {"X-API-Key": DEV_API_KEYS["staff"]}
+        response = await http.get(f"/calls/{state.workflow_id}", headers=headers)
     assert response.status_code == 200 and response.json()["status"] == "completed"
+    assert response.json()["source"] == "archive" and response.json()["record_verified"]
 
     async with SqliteArchive(default_sqlite_path(stack.settings)) as archive:
         record = await archive.get(state.workflow_id)
