@@ -14,6 +14,7 @@ from azure.communication.callautomation import (
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
+    PhoneNumberIdentifier,
     StreamingTransportType,
 )
 from azure.communication.callautomation.aio import CallAutomationClient
@@ -22,7 +23,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from switchboard.media_token import issue_media_token
-from workflows.contracts import AnswerCallInput, AnswerCallResult, HangUpCallInput
+from workflows.contracts import (
+    AnswerCallInput,
+    AnswerCallResult,
+    HangUpCallInput,
+    PlaceCallInput,
+    PlaceCallResult,
+    TransferCallInput,
+    TransferCallResult,
+)
 
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -55,14 +64,13 @@ def _acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
 
 
 class AcsActivities:
-    def __init__(self, client: CallAutomationClient, endpoints: AcsEndpoints) -> None:
+    def __init__(self, client: CallAutomationClient, endpoints: AcsEndpoints, *, human_queue_number: str = "") -> None:
         self._client = client
         self._endpoints = endpoints
+        self._human_queue_number = human_queue_number
 
-    @activity.defn(name="answer_call")
-    async def answer_call(self, request: AnswerCallInput) -> AnswerCallResult:
-        transport_url = self._endpoints.transport_url(request.correlation_id)
-        media = MediaStreamingOptions(
+    def _media_streaming(self, transport_url: str) -> MediaStreamingOptions:
+        return MediaStreamingOptions(
             transport_url=transport_url,
             transport_type=StreamingTransportType.WEBSOCKET,
             content_type=MediaStreamingContentType.AUDIO,
@@ -72,6 +80,18 @@ class AcsActivities:
             audio_format=self._endpoints.audio_format,
             enable_dtmf_tones=True,
         )
+
+    def transfer_number(self, target: str) -> str:
+        """A phone number is used as is; a named queue (`claims-agents`) goes to the human queue."""
+        target = target.strip()
+        if target.startswith("+") and target[1:].isdigit():
+            return target
+        return self._human_queue_number
+
+    @activity.defn(name="answer_call")
+    async def answer_call(self, request: AnswerCallInput) -> AnswerCallResult:
+        transport_url = self._endpoints.transport_url(request.correlation_id)
+        media = self._media_streaming(transport_url)
         try:
             properties = await self._client.answer_call(
                 request.incoming_call_context,
@@ -97,3 +117,45 @@ class AcsActivities:
             activity.logger.info("call %s already gone; hang-up is done", request.call_connection_id)
         except HttpResponseError as err:
             raise _acs_failure(err, failure_type="HangUpFailed") from err
+
+    @activity.defn(name="transfer_call")
+    async def transfer_call(self, request: TransferCallInput) -> TransferCallResult:
+        """Ask ACS to transfer the caller; the outcome arrives later as CallTransferAccepted/Failed."""
+        number = self.transfer_number(request.target)
+        if not number:
+            raise ApplicationError(
+                f"no phone number for transfer target {request.target!r}", type="TransferFailed", non_retryable=True
+            )
+        connection = self._client.get_call_connection(request.call_connection_id)
+        try:
+            result = await connection.transfer_call_to_participant(
+                PhoneNumberIdentifier(number), operation_context=request.operation_context
+            )
+        except ResourceNotFoundError as err:
+            raise ApplicationError("call is gone", type="CallNotFound", non_retryable=True) from err
+        except HttpResponseError as err:
+            raise _acs_failure(err, failure_type="TransferFailed") from err
+        activity.logger.info("transfer of %s to %s requested", request.call_connection_id, number)
+        return TransferCallResult(operation_context=result.operation_context or "", target_number=number)
+
+    @activity.defn(name="place_call")
+    async def place_call(self, request: PlaceCallInput) -> PlaceCallResult:
+        """An outbound call with media streaming to the realtime worker; ACS callbacks reach the
+        workflow through the correlation id in the callback URL."""
+        media = self._media_streaming(self._endpoints.transport_url(request.correlation_id))
+        try:
+            properties = await self._client.create_call(
+                PhoneNumberIdentifier(request.target),
+                self._endpoints.callback_url(request.correlation_id),
+                source_caller_id_number=(
+                    PhoneNumberIdentifier(request.source_caller_id) if request.source_caller_id else None
+                ),
+                operation_context=request.operation_context or request.workflow_id,
+                media_streaming=media,
+            )
+        except HttpResponseError as err:
+            raise _acs_failure(err, failure_type="PlaceCallFailed") from err
+        activity.logger.info("placed %s as connection %s", request.workflow_id, properties.call_connection_id)
+        return PlaceCallResult(
+            call_connection_id=properties.call_connection_id or "", server_call_id=properties.server_call_id or ""
+        )

@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.storage import CallArchive, ClaimRecord
-from workflows.contracts import FileClaimInput, FileClaimResult
+from workflows.contracts import FileClaimInput, FileClaimResult, FollowUpPolicy
 
 POLICY_NUMBER = re.compile(r"^[A-Z]{2}\d{6}$")
 REQUIRED_FIELDS = ("policy_number", "date_of_loss", "description")
@@ -46,8 +46,9 @@ def validate_claim_details(details: dict[str, object]) -> None:
 
 
 class ClaimsActivities:
-    def __init__(self, archive: CallArchive) -> None:
+    def __init__(self, archive: CallArchive, *, follow_up: FollowUpPolicy | None = None) -> None:
         self._archive = archive
+        self._follow_up = follow_up
 
     @activity.defn(name="file_claim")
     async def file_claim(self, request: FileClaimInput) -> FileClaimResult:
@@ -55,7 +56,7 @@ class ClaimsActivities:
         claim_id = claim_id_for(request.idempotency_key)
         if await self._archive.get_claim(claim_id) is not None:
             activity.logger.info("claim %s already filed for %s", claim_id, request.idempotency_key)
-            return FileClaimResult(claim_id=claim_id, created=False)
+            return FileClaimResult(claim_id=claim_id, created=False, follow_up=self._follow_up)
         details = dict(request.details)
         details["policy_number"] = str(details["policy_number"]).replace(" ", "").upper()
         await self._archive.upsert_claim(
@@ -68,4 +69,4 @@ class ClaimsActivities:
             )
         )
         activity.logger.info("filed claim %s for %s", claim_id, request.workflow_id)
-        return FileClaimResult(claim_id=claim_id, created=True)
+        return FileClaimResult(claim_id=claim_id, created=True, follow_up=self._follow_up)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from workflows.contracts import HangUpRequest, HangUpResult, ToolCall, ToolResult
+from workflows.contracts import HangUpRequest, HangUpResult, ToolCall, ToolResult, TransferRequest, TransferResult
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ UpdateCaller = Callable[[str, str, Any, type], Awaitable[Any]]
 
 
 class WorkflowCallActions:
-    """Actions as Temporal updates on the call workflow: `hang_up` and `run_tool` (durable tools such
-    as `file_claim`). Transfer and handoff are refused until the workflow grows `request_transfer` and
-    `request_handoff` updates (DESIGN section 3)."""
+    """Actions as Temporal updates on the call workflow: `hang_up`, `request_transfer` and `run_tool`
+    (durable tools such as `file_claim`). Handoff is refused until the workflow grows a
+    `request_handoff` update (DESIGN section 3)."""
 
     def __init__(self, workflow_id: str, execute_update: UpdateCaller) -> None:
         self.workflow_id = workflow_id
@@ -94,7 +94,17 @@ class WorkflowCallActions:
         return ActionResult(accepted=result.accepted, detail=result.status)
 
     async def transfer(self, *, target: str, reason: str) -> ActionResult:
-        return ActionResult(accepted=False, detail="transfer update not available yet")
+        try:
+            result: TransferResult = await self._execute_update(
+                self.workflow_id,
+                "request_transfer",
+                TransferRequest(target=target, reason=reason, requested_by="agent"),
+                TransferResult,
+            )
+        except Exception as err:  # rejected by the validator (not connected, ended, one in flight)
+            logger.warning("call %s: transfer refused: %s", self.workflow_id, err)
+            return ActionResult(accepted=False, detail=str(err))
+        return ActionResult(accepted=result.accepted, detail=result.reason or result.status)
 
     async def handoff(self, *, target_agent: str, reason: str) -> ActionResult:
         return ActionResult(accepted=False, detail="handoff update not available yet")

@@ -15,15 +15,18 @@ from temporalio.worker import Worker
 from activities.acs import AcsActivities, AcsEndpoints
 from activities.archival import ArchiveActivities
 from activities.claims import ClaimsActivities
+from activities.follow_up import FollowUpActivities
 from activities.storage import build_archive
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 from workers.health import serve_health
 from workflows.call import CallWorkflow
+from workflows.claim_follow_up import ClaimFollowUpWorkflow
+from workflows.contracts import FollowUpPolicy
 
 logger = logging.getLogger(__name__)
 
-WORKFLOWS = [CallWorkflow]
+WORKFLOWS = [CallWorkflow, ClaimFollowUpWorkflow]
 
 
 def acs_endpoints(settings: Settings) -> AcsEndpoints:
@@ -37,6 +40,17 @@ def acs_endpoints(settings: Settings) -> AcsEndpoints:
     )
 
 
+def follow_up_policy(settings: Settings) -> FollowUpPolicy:
+    claims = settings.claims
+    return FollowUpPolicy(
+        reminder_intervals_seconds=list(claims.reminder_intervals_seconds),
+        escalate_after_reminders=claims.escalate_after_reminders,
+        outbound_agent=claims.follow_up_agent,
+        outbound_caller_id=claims.outbound_caller_id,
+        continue_as_new_after_events=claims.continue_as_new_after_events,
+    )
+
+
 def call_automation_client(settings: Settings) -> CallAutomationClient:
     # Built from endpoint + key, not a connection string: from a connection string the SDK forces https.
     return CallAutomationClient(settings.acs.endpoint, AzureKeyCredential(settings.acs.access_key.get_secret_value()))
@@ -46,9 +60,10 @@ def call_automation_client(settings: Settings) -> CallAutomationClient:
 async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for the call task queue, with its ACS client closed on exit."""
     async with call_automation_client(settings) as acs, build_archive(settings) as archive:
-        acs_activities = AcsActivities(acs, acs_endpoints(settings))
+        acs_activities = AcsActivities(acs, acs_endpoints(settings), human_queue_number=settings.acs.human_queue_number)
         archive_activities = ArchiveActivities(archive, redact_pii=settings.archive.redact_pii)
-        claims = ClaimsActivities(archive)
+        claims = ClaimsActivities(archive, follow_up=follow_up_policy(settings))
+        follow_up = FollowUpActivities(archive)
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -56,8 +71,11 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
             activities=[
                 acs_activities.answer_call,
                 acs_activities.hang_up,
+                acs_activities.transfer_call,
+                acs_activities.place_call,
                 archive_activities.archive_call,
                 claims.file_claim,
+                follow_up.record_claim_event,
             ],
         )
         async with worker:

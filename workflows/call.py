@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.acs import AcsActivities
@@ -26,15 +27,23 @@ with workflow.unsafe.imports_passed_through():
         CallInput,
         CallState,
         CallStatus,
+        ClaimFollowUpInput,
         FileClaimInput,
+        FollowUpPolicy,
         HangUpCallInput,
         HangUpRequest,
         HangUpResult,
         MediaAttached,
+        PlaceCallInput,
         ToolCall,
         ToolCallRecord,
         ToolResult,
+        TransferCallInput,
+        TransferRecord,
+        TransferRequest,
+        TransferResult,
         Turn,
+        claim_follow_up_workflow_id,
     )
 
 CALLER_NUMBER = SearchAttributeKey.for_keyword("CallerNumber")
@@ -48,17 +57,24 @@ DURABLE_TOOLS = frozenset({"file_claim"})
 
 CALL_CONNECTED = "Microsoft.Communication.CallConnected"
 CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
+CALL_TRANSFER_ACCEPTED = "Microsoft.Communication.CallTransferAccepted"
+CALL_TRANSFER_FAILED = "Microsoft.Communication.CallTransferFailed"
+CREATE_CALL_FAILED = "Microsoft.Communication.CreateCallFailed"
 
 # How long ACS may take between our answer and CallConnected before we give the call up.
 CONNECT_TIMEOUT = timedelta(seconds=45)
 # After we hang up, how long to wait for ACS's CallDisconnected before closing the record anyway.
 DISCONNECT_GRACE = timedelta(seconds=15)
+# How long ACS may take to report a transfer's outcome (CallTransferAccepted / CallTransferFailed).
+TRANSFER_OUTCOME_TIMEOUT = timedelta(seconds=60)
+# The transfer's outcome event may trail the CallDisconnected of a transferred call.
+TRANSFER_OUTCOME_GRACE = timedelta(seconds=5)
 ACS_CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=5),
     maximum_attempts=5,
-    non_retryable_error_types=["AnswerCallFailed", "CallNotFound"],
+    non_retryable_error_types=["AnswerCallFailed", "CallNotFound", "TransferFailed", "PlaceCallFailed"],
 )
 
 
@@ -83,6 +99,10 @@ class CallWorkflow:
         self._disconnected = False
         self._hang_up_requested = False
         self._claim_lock = asyncio.Lock()
+        # Transfers: the operation context in flight and each one's outcome event (type, message).
+        self._transfer_in_flight = ""
+        self._transfer_outcomes: dict[str, tuple[str, str]] = {}
+        self._transferred = False
 
     # ------------------------------------------------------------------ the story of a call
 
@@ -91,7 +111,10 @@ class CallWorkflow:
         self._state.started_at = workflow.now().isoformat()
         self._set_status(CallStatus.ANSWERING)
 
-        await self._answer()
+        if call.direction == "outbound":
+            await self._place_call()
+        else:
+            await self._answer()
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
@@ -101,7 +124,37 @@ class CallWorkflow:
         if not self._disconnected:
             # We hung up; ACS confirms with CallDisconnected. Do not wait forever for it.
             await self._wait(lambda: self._disconnected, DISCONNECT_GRACE)
+        if self._transferred:
+            return await self._finish(CallStatus.TRANSFERRED, reason="transferred")
         return await self._finish(CallStatus.COMPLETED, reason="disconnected")
+
+    async def _place_call(self) -> None:
+        """An outbound call (a claim follow-up): ACS dials `callee` and calls back with our correlation id."""
+        try:
+            placed = await workflow.execute_activity_method(
+                AcsActivities.place_call,
+                PlaceCallInput(
+                    workflow_id=self._state.workflow_id,
+                    correlation_id=self._call.correlation_id,
+                    target=self._call.callee,
+                    source_caller_id=self._call.caller,
+                    operation_context=f"place:{self._state.workflow_id}",
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=ACS_CALL_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+            self._state.failure = message
+            await self._finish(CallStatus.FAILED, reason="place_call_failed")
+            raise ApplicationError(
+                f"placing call {self._call.correlation_id} failed: {message}",
+                type="PlaceCallFailed",
+                non_retryable=True,
+            ) from err
+        self._state.call_connection_id = placed.call_connection_id
+        self._state.server_call_id = placed.server_call_id or self._state.server_call_id
 
     async def _answer(self) -> None:
         try:
@@ -179,6 +232,14 @@ class CallWorkflow:
         elif event.type == CALL_DISCONNECTED:
             self._disconnected = True
             self._state.end_reason = self._state.end_reason or "disconnected"
+        elif event.type == CREATE_CALL_FAILED:
+            self._disconnected = True
+            self._state.failure = event.result_message
+            self._state.end_reason = self._state.end_reason or "create_call_failed"
+        elif event.type in (CALL_TRANSFER_ACCEPTED, CALL_TRANSFER_FAILED):
+            self._transfer_outcomes[event.operation_context] = (event.type, event.result_message)
+            if event.type == CALL_TRANSFER_ACCEPTED:
+                self._transferred = True
 
     @workflow.signal
     def media_attached(self, event: MediaAttached) -> None:
@@ -225,6 +286,78 @@ class CallWorkflow:
             raise ValueError("call has already ended")
 
     @workflow.update
+    async def request_transfer(self, request: TransferRequest) -> TransferResult:
+        """Transfer the caller to a person. Accepted: the call is theirs now and ends for us as
+        `transferred`. Refused or failed: the conversation goes on."""
+        context = f"transfer:{self._state.workflow_id}:{len(self._state.transfers) + 1}"
+        record = TransferRecord(
+            target=request.target,
+            requested_by=request.requested_by,
+            reason=request.reason,
+            operation_context=context,
+            at=workflow.now().isoformat(),
+        )
+        self._state.transfers.append(record)
+        self._transfer_in_flight = context
+        try:
+            return await self._transfer(record)
+        finally:
+            self._transfer_in_flight = ""
+
+    @request_transfer.validator
+    def _validate_request_transfer(self, request: TransferRequest) -> None:
+        if not self._connected or not self._state.call_connection_id:
+            raise ValueError("call is not connected")
+        if self._disconnected or self._hang_up_requested or self._transferred:
+            raise ValueError("call has already ended")
+        if self._transfer_in_flight:
+            raise ValueError("a transfer is already in progress")
+
+    async def _transfer(self, record: TransferRecord) -> TransferResult:
+        try:
+            requested = await workflow.execute_activity_method(
+                AcsActivities.transfer_call,
+                TransferCallInput(
+                    call_connection_id=self._state.call_connection_id,
+                    target=record.target,
+                    operation_context=record.operation_context,
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=ACS_CALL_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            record.outcome = "error"
+            record.detail = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+            return self._transfer_result(record)
+        record.target = requested.target_number or record.target
+        context = record.operation_context
+        await self._wait(lambda: context in self._transfer_outcomes or self._disconnected, TRANSFER_OUTCOME_TIMEOUT)
+        if context not in self._transfer_outcomes and self._disconnected:
+            await self._wait(lambda: context in self._transfer_outcomes, TRANSFER_OUTCOME_GRACE)
+        outcome = self._transfer_outcomes.get(context)
+        if outcome is None:
+            record.outcome = "timeout" if not self._disconnected else "call_ended"
+            record.detail = "no transfer outcome from ACS"
+        elif outcome[0] == CALL_TRANSFER_ACCEPTED:
+            record.outcome = "accepted"
+            record.detail = outcome[1]
+            self._state.end_reason = f"transferred:{record.target}"
+        else:
+            record.outcome = "failed"
+            record.detail = outcome[1] or "transfer failed"
+        return self._transfer_result(record)
+
+    def _transfer_result(self, record: TransferRecord) -> TransferResult:
+        accepted = record.outcome == "accepted"
+        return TransferResult(
+            accepted=accepted,
+            status=str(CallStatus.TRANSFERRED if accepted else self._state.status),
+            target=record.target,
+            reason=record.detail,
+        )
+
+    @workflow.update
     async def run_tool(self, call: ToolCall) -> ToolResult:
         if call.name == "file_claim":
             return await self._file_claim(call)
@@ -262,9 +395,31 @@ class CallWorkflow:
                 return ToolResult(ok=False, error=message)
             self._state.claim_id = filed.claim_id
             self._set_status(CallStatus(self._state.status))
+            if filed.follow_up is not None and workflow.patched("claim-follow-up"):
+                await self._start_follow_up(filed.claim_id, dict(call.arguments), filed.follow_up)
             result = {"claim_id": filed.claim_id, "created": filed.created}
             self._record_tool(call, result, ok=True, key=key)
             return ToolResult(ok=True, result=result)
+
+    async def _start_follow_up(self, claim_id: str, details: dict[str, object], policy: FollowUpPolicy) -> None:
+        """The claim lives on after the call: its follow-up workflow outlives this one (abandon)."""
+        workflow_id = claim_follow_up_workflow_id(claim_id)
+        try:
+            await workflow.start_child_workflow(
+                "ClaimFollowUpWorkflow",
+                ClaimFollowUpInput(
+                    claim_id=claim_id,
+                    caller=self._state.caller,
+                    call_workflow_id=self._state.workflow_id,
+                    details=details,
+                    policy=policy,
+                ),
+                id=workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("follow-up %s already running", workflow_id)
+        self._state.follow_up_workflow_id = workflow_id
 
     def _record_tool(self, call: ToolCall, result: dict[str, object], *, ok: bool, key: str) -> None:
         self._state.tool_calls.append(

@@ -162,6 +162,8 @@ class CallState:
     archive_hash: str = ""
     media_active: bool = False
     media_ended_reason: str = ""
+    transfers: list[TransferRecord] = field(default_factory=list)
+    follow_up_workflow_id: str = ""
 
 
 @dataclass
@@ -197,6 +199,7 @@ class FileClaimInput:
 class FileClaimResult:
     claim_id: str
     created: bool = True
+    follow_up: FollowUpPolicy | None = None
 
 
 @dataclass
@@ -204,3 +207,143 @@ class ArchiveCallResult:
     workflow_id: str
     content_hash: str
     outcome: str = ""
+
+
+# ---------------------------------------------------------------------- transfer to a human
+
+
+@dataclass
+class TransferRequest:
+    """Transfer the caller to a person: a phone number (E.164) or a named queue (`claims-agents`)."""
+
+    target: str = ""
+    reason: str = "requested"
+    requested_by: str = "agent"
+
+
+@dataclass
+class TransferResult:
+    accepted: bool
+    status: str = ""
+    target: str = ""
+    reason: str = ""
+
+
+@dataclass
+class TransferCallInput:
+    call_connection_id: str
+    target: str = ""
+    operation_context: str = ""
+
+
+@dataclass
+class TransferCallResult:
+    operation_context: str = ""
+    target_number: str = ""
+
+
+@dataclass
+class TransferRecord:
+    """One transfer attempt as the call's history keeps it."""
+
+    target: str
+    requested_by: str = ""
+    reason: str = ""
+    operation_context: str = ""
+    outcome: str = ""  # accepted / failed / timeout / error
+    detail: str = ""
+    at: str = ""
+
+
+# ---------------------------------------------------------------------- outbound calls
+
+
+@dataclass
+class PlaceCallInput:
+    workflow_id: str
+    correlation_id: str
+    target: str
+    source_caller_id: str = ""
+    operation_context: str = ""
+
+
+@dataclass
+class PlaceCallResult:
+    call_connection_id: str
+    server_call_id: str = ""
+
+
+# ---------------------------------------------------------------------- claim follow-up
+
+
+def claim_follow_up_workflow_id(claim_id: str) -> str:
+    return f"claim-{claim_id}"
+
+
+@dataclass
+class FollowUpPolicy:
+    """How a claim is followed up; from settings, through the `file_claim` result (workflows never
+    read settings)."""
+
+    reminder_intervals_seconds: list[int] = field(default_factory=lambda: [86400, 259200])
+    escalate_after_reminders: int = 3
+    outbound_agent: str = "claims-follow-up"
+    outbound_caller_id: str = ""
+    continue_as_new_after_events: int = 500
+
+
+@dataclass
+class ClaimFollowUpInput:
+    claim_id: str
+    caller: str = ""
+    call_workflow_id: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    policy: FollowUpPolicy = field(default_factory=FollowUpPolicy)
+    # Carried over continue-as-new.
+    state: ClaimFollowUpState | None = None
+
+
+@dataclass
+class ClaimFollowUpEvent:
+    kind: str  # document_received / adjuster_assigned / reminder / follow_up_call / escalated / closed
+    at: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClaimFollowUpState:
+    claim_id: str
+    status: str = "open"  # open / escalated / closed
+    documents: list[str] = field(default_factory=list)
+    adjuster: str = ""
+    reminders_sent: int = 0
+    follow_up_calls: list[str] = field(default_factory=list)
+    escalated: bool = False
+    closed_reason: str = ""
+    events: list[ClaimFollowUpEvent] = field(default_factory=list)
+    runs: int = 1
+    next_reminder_at: str = ""
+
+
+@dataclass
+class DocumentReceived:
+    document_id: str
+    kind: str = ""
+
+
+@dataclass
+class AdjusterAssigned:
+    adjuster: str
+
+
+@dataclass
+class ClaimClosed:
+    reason: str = "closed"
+
+
+@dataclass
+class RecordClaimEventInput:
+    claim_id: str
+    event: ClaimFollowUpEvent
+    status: str = ""
+    follow_up_workflow_id: str = ""
