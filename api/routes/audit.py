@@ -88,7 +88,7 @@ async def replay_uploaded(
     try:
         loaded = audit.load_history(history, workflow_id=workflow_id)
     except audit.HistoryFormatError as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="invalid_history") from err
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="invalid_history") from err
     return ReplayView.model_validate(asdict(await audit.replay(loaded)))
 
 
