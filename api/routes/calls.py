@@ -279,6 +279,10 @@ async def hang_up_call(
         )
     except WorkflowUpdateFailedError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="hang_up_rejected") from err
+    except RPCError as err:  # the workflow finished between the check and the update
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running") from err
+        raise
     return HangUpAck(
         workflow_id=workflow_id, accepted=result.accepted, status=result.status, requested_by=principal.name
     )
