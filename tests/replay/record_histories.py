@@ -5,14 +5,16 @@ emulator, real Temporal dev server, redis), each history written as `temporal wo
 Not collected by default (the name has no `test_` prefix). Run it against the shipped code, from a
 checkout of the release, when a workflow version ships:
 
-    .venv/bin/pytest tests/replay/record_histories.py
+    HISTORY_VERSION=v2 .venv/bin/pytest tests/replay/record_histories.py
 
-Commit the new `tests/replay/histories/*.json` with the release.
+(`HISTORY_VERSION` names the files, so older versions' histories stay.) Commit the new
+`tests/replay/histories/*.json` with the release.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from workflows.call import CallWorkflow
 from workflows.contracts import CallStatus, HangUpRequest
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
-VERSION = "v1"
+VERSION = os.environ.get("HISTORY_VERSION", "dev")
 
 
 async def test_record_caller_hang_up_history(settings: Settings, temporal_client: Client, redis_port: int) -> None:
