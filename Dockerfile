@@ -9,6 +9,7 @@ COPY switchboard switchboard
 COPY workflows workflows
 COPY activities activities
 COPY workers workers
+COPY agents agents
 COPY api api
 COPY realtime realtime
 COPY emulators emulators

@@ -13,7 +13,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from workflows.contracts import HangUpRequest, HangUpResult, ToolCall, ToolResult, TransferRequest, TransferResult
+from workflows.contracts import (
+    HandoffDecision,
+    HandoffRequest,
+    HangUpRequest,
+    HangUpResult,
+    ToolCall,
+    ToolResult,
+    TransferRequest,
+    TransferResult,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +79,19 @@ class RefusingCallActions:
         return {"error": "tools are not available"}
 
 
+def _reason(err: BaseException) -> str:
+    """A rejected update's reason is its cause (the validator's message), not "Workflow update failed"."""
+    return str(getattr(err, "cause", None) or err) or type(err).__name__
+
+
 UpdateCaller = Callable[[str, str, Any, type], Awaitable[Any]]
 """`(workflow_id, update_name, payload, result_type) -> result`: a Temporal client's `execute_update`."""
 
 
 class WorkflowCallActions:
-    """Actions as Temporal updates on the call workflow: `hang_up`, `request_transfer` and `run_tool`
-    (durable tools such as `file_claim`). Handoff is refused until the workflow grows a
-    `request_handoff` update (DESIGN section 3)."""
+    """Actions as Temporal updates on the call workflow: `hang_up`, `request_transfer`,
+    `request_handoff` (validated against the agents' scenario graph) and `run_tool` (durable tools
+    such as `file_claim`)."""
 
     def __init__(self, workflow_id: str, execute_update: UpdateCaller) -> None:
         self.workflow_id = workflow_id
@@ -102,12 +116,22 @@ class WorkflowCallActions:
                 TransferResult,
             )
         except Exception as err:  # rejected by the validator (not connected, ended, one in flight)
-            logger.warning("call %s: transfer refused: %s", self.workflow_id, err)
-            return ActionResult(accepted=False, detail=str(err))
+            logger.warning("call %s: transfer refused: %s", self.workflow_id, _reason(err))
+            return ActionResult(accepted=False, detail=_reason(err))
         return ActionResult(accepted=result.accepted, detail=result.reason or result.status)
 
     async def handoff(self, *, target_agent: str, reason: str) -> ActionResult:
-        return ActionResult(accepted=False, detail="handoff update not available yet")
+        try:
+            result: HandoffDecision = await self._execute_update(
+                self.workflow_id,
+                "request_handoff",
+                HandoffRequest(target_agent=target_agent, reason=reason, requested_by="agent"),
+                HandoffDecision,
+            )
+        except Exception as err:  # refused by the validator (not in the scenario graph, call ended)
+            logger.warning("call %s: handoff to %s refused: %s", self.workflow_id, target_agent, _reason(err))
+            return ActionResult(accepted=False, detail=_reason(err))
+        return ActionResult(accepted=result.accepted, detail=result.agent)
 
     async def run_tool(self, name: str, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
         try:

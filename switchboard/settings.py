@@ -149,6 +149,11 @@ class ClaimsSettings(BaseModel):
     continue_as_new_after_events: int = 500
 
 
+class AgentsSettings(BaseModel):
+    # A folder with `scenario.yaml` and `definitions/*.yaml`; None: the packaged agents.
+    config_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", env_nested_delimiter="__", extra="ignore")
 
@@ -165,6 +170,7 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = ArchiveSettings()
     blob: BlobSettings = BlobSettings()
     claims: ClaimsSettings = ClaimsSettings()
+    agents: AgentsSettings = AgentsSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_development(self) -> Settings:

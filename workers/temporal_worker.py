@@ -13,10 +13,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.acs import AcsActivities, AcsEndpoints
+from activities.agents import AgentActivities
 from activities.archival import ArchiveActivities
 from activities.claims import ClaimsActivities
 from activities.follow_up import FollowUpActivities
 from activities.storage import build_archive
+from agents import load_scenario
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 from workers.health import serve_health
@@ -59,11 +61,14 @@ def call_automation_client(settings: Settings) -> CallAutomationClient:
 @asynccontextmanager
 async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for the call task queue, with its ACS client closed on exit."""
+    # Agents' configuration is checked before anything starts: a bad file names itself and its field.
+    scenario = load_scenario(settings.agents.config_dir)
     async with call_automation_client(settings) as acs, build_archive(settings) as archive:
         acs_activities = AcsActivities(acs, acs_endpoints(settings), human_queue_number=settings.acs.human_queue_number)
         archive_activities = ArchiveActivities(archive, redact_pii=settings.archive.redact_pii)
         claims = ClaimsActivities(archive, follow_up=follow_up_policy(settings))
         follow_up = FollowUpActivities(archive)
+        agent_activities = AgentActivities(scenario)
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -76,6 +81,7 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
                 archive_activities.archive_call,
                 claims.file_claim,
                 follow_up.record_claim_event,
+                agent_activities.agent_scenario,
             ],
         )
         async with worker:

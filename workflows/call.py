@@ -18,10 +18,12 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.acs import AcsActivities
+    from activities.agents import AgentActivities
     from activities.archival import ArchiveActivities
     from activities.claims import ClaimsActivities
     from workflows.contracts import (
         AcsEvent,
+        AgentScenario,
         AnswerCallInput,
         CallEnded,
         CallInput,
@@ -30,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         ClaimFollowUpInput,
         FileClaimInput,
         FollowUpPolicy,
+        HandoffDecision,
+        HandoffRecord,
+        HandoffRequest,
         HangUpCallInput,
         HangUpRequest,
         HangUpResult,
@@ -103,6 +108,7 @@ class CallWorkflow:
         self._transfer_in_flight = ""
         self._transfer_outcomes: dict[str, tuple[str, str]] = {}
         self._transferred = False
+        self._scenario: AgentScenario | None = None
 
     # ------------------------------------------------------------------ the story of a call
 
@@ -115,6 +121,11 @@ class CallWorkflow:
             await self._place_call()
         else:
             await self._answer()
+        if workflow.patched("agent-scenario"):
+            # While ACS connects: which handoffs this call's agents may make.
+            self._scenario = await workflow.execute_activity_method(
+                AgentActivities.agent_scenario, start_to_close_timeout=timedelta(seconds=10)
+            )
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
@@ -356,6 +367,39 @@ class CallWorkflow:
             target=record.target,
             reason=record.detail,
         )
+
+    @workflow.update
+    def request_handoff(self, request: HandoffRequest) -> HandoffDecision:
+        """Another agent takes the conversation over, if the scenario graph allows the edge."""
+        previous = self._state.current_agent
+        self._state.handoffs.append(
+            HandoffRecord(
+                from_agent=previous,
+                to_agent=request.target_agent,
+                reason=request.reason,
+                requested_by=request.requested_by,
+                at=workflow.now().isoformat(),
+            )
+        )
+        self._state.current_agent = request.target_agent
+        self._set_status(CallStatus(self._state.status))
+        return HandoffDecision(accepted=True, agent=request.target_agent, previous_agent=previous)
+
+    @request_handoff.validator
+    def _validate_request_handoff(self, request: HandoffRequest) -> None:
+        if not self._connected:
+            raise ValueError("call is not connected")
+        if self._disconnected or self._hang_up_requested or self._transferred:
+            raise ValueError("call has already ended")
+        if self._transfer_in_flight:
+            raise ValueError("a transfer is in progress")
+        if self._scenario is None:
+            raise ValueError("no agent scenario for this call")
+        current = self._state.current_agent
+        if request.target_agent == current:
+            raise ValueError(f"{current!r} is already the agent")
+        if request.target_agent not in self._scenario.handoffs.get(current, []):
+            raise ValueError(f"handoff from {current!r} to {request.target_agent!r} is not allowed")
 
     @workflow.update
     async def run_tool(self, call: ToolCall) -> ToolResult:

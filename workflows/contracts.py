@@ -164,6 +164,7 @@ class CallState:
     media_ended_reason: str = ""
     transfers: list[TransferRecord] = field(default_factory=list)
     follow_up_workflow_id: str = ""
+    handoffs: list[HandoffRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -347,3 +348,38 @@ class RecordClaimEventInput:
     event: ClaimFollowUpEvent
     status: str = ""
     follow_up_workflow_id: str = ""
+
+
+# ---------------------------------------------------------------------- agents and handoffs
+
+
+@dataclass
+class AgentScenario:
+    """The allowed handoffs between agents (from the agents' configuration, through an activity)."""
+
+    entry: str = "default"
+    handoffs: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class HandoffRequest:
+    target_agent: str
+    reason: str = ""
+    requested_by: str = "agent"
+
+
+@dataclass
+class HandoffDecision:
+    accepted: bool
+    agent: str = ""
+    previous_agent: str = ""
+    reason: str = ""
+
+
+@dataclass
+class HandoffRecord:
+    from_agent: str
+    to_agent: str
+    reason: str = ""
+    requested_by: str = ""
+    at: str = ""

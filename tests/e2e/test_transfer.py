@@ -3,6 +3,7 @@ the realtime brain. A failed transfer leaves the call going; an accepted one end
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -53,6 +54,9 @@ async def test_a_failed_transfer_resumes_the_call_and_a_successful_one_ends_it_t
     )
     await call.wait_for("media_opened", timeout=15)
     handle = stack.handle(call.call_id)
+    async with asyncio.timeout(10):
+        while (await handle.query(CallWorkflow.state)).status != CallStatus.CONNECTED:
+            await asyncio.sleep(0.1)
 
     # The realtime worker's path: the brain asks, the workflow answers "not accepted" with the reason.
     refused = await realtime_actions(stack, handle.id).transfer(target=BROKEN_DESK, reason="caller asked")
