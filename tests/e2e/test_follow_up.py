@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Replayer
 
 from activities.storage import ClaimRecord, SqliteArchive
 from activities.storage.archive import default_sqlite_path
 from emulators.acs.script import load_script
 from switchboard.settings import Settings
 from tests.stack import local_stack
+from workers.temporal_worker import WORKFLOWS
 from workflows.call import CallWorkflow
 from workflows.claim_follow_up import ClaimFollowUpWorkflow
 from workflows.contracts import (
@@ -131,6 +133,10 @@ async def test_a_filed_claim_is_followed_up_by_call_then_notification_escalated_
     assert claim.follow_up_workflow_id == claim_follow_up_workflow_id(claim_id)
     placed_id = call_workflow_id(f"follow-up-{claim_id}-1")
     assert (await stack.client.count_workflows(f'WorkflowId = "{placed_id}"')).count == 1
+    # The histories these runs made replay against the code (deterministic workflow code).
+    replayer = Replayer(workflows=WORKFLOWS)
+    for workflow_id in (follow_up.id, placed_id, call_state.workflow_id):
+        await replayer.replay_workflow(await stack.client.get_workflow_handle(workflow_id).fetch_history())
 
 
 async def test_follow_up_survives_a_worker_kill_and_continues_as_new(

@@ -13,10 +13,12 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
+from temporalio.worker import Replayer
 
 from realtime.actions import WorkflowCallActions
 from switchboard.settings import Settings
 from tests.stack import LocalStack, local_stack
+from workers.temporal_worker import WORKFLOWS
 from workflows.call import CallWorkflow
 from workflows.contracts import CallStatus, TransferRequest
 
@@ -79,6 +81,8 @@ async def test_a_failed_transfer_resumes_the_call_and_a_successful_one_ends_it_t
     assert call.transfer_target == HUMAN_QUEUE and "transfer_accepted" in call.milestones
     described = await handle.describe()
     assert described.typed_search_attributes.get(SearchAttributeKey.for_keyword("CallStatus")) == "transferred"
+
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
 
     with pytest.raises((WorkflowUpdateFailedError, RPCError)):  # the call is over: nothing to transfer
         await handle.execute_update(CallWorkflow.request_transfer, TransferRequest(target=HUMAN_QUEUE))
