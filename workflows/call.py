@@ -123,9 +123,10 @@ class CallWorkflow:
             await self._answer()
         if workflow.patched("agent-scenario"):
             # While ACS connects: which handoffs this call's agents may make.
-            self._scenario = await workflow.execute_activity_method(
+            scenario: AgentScenario = await workflow.execute_activity_method(
                 AgentActivities.agent_scenario, start_to_close_timeout=timedelta(seconds=10)
             )
+            self._scenario = scenario
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
