@@ -39,7 +39,7 @@ test: setup
 	@$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: setup
-	@$(VENV)/bin/python -m bench.answer_latency --calls 100 --concurrency 4 --record
+	@$(VENV)/bin/python -m bench.answer_latency --calls 100 --rate 2 --record
 	@$(VENV)/bin/python -m bench.realtime --engines fake,embedded --write-docs
 
 lint: setup

@@ -6,7 +6,10 @@ both ends: t0 = the emulator starts POSTing the IncomingCall event to the API's 
 t1 = the emulator receives the SDK's `POST /calling/callConnections:answer` for that call. Between
 them: API validation, `start_workflow`, a workflow task, the `answer_call` activity and the SDK.
 
-    .venv/bin/python -m bench.answer_latency --calls 100 --concurrency 4
+    .venv/bin/python -m bench.answer_latency --calls 100 --rate 2
+
+Calls arrive open-loop at `--rate` per second (a new call rings whether or not the previous ones are
+done), as calls reach a contact centre; `--rate 0` runs them one after another.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ async def one_call(emulator: AcsEmulator, index: int) -> float:
     return (answer.received_at - sent_at) * 1000
 
 
-async def run(calls: int, concurrency: int, warmup: int, base_port: int) -> dict[str, Any]:
+async def run(calls: int, rate: float, warmup: int, base_port: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         settings = bench_settings(Path(tmp) / "data", base_port)
         specs = build_stack(settings, with_emulator=False)
@@ -82,18 +85,21 @@ async def run(calls: int, concurrency: int, warmup: int, base_port: int) -> dict
                 for index in range(warmup):
                     await one_call(emulator, index)
                 latencies: list[float] = []
-                gate = asyncio.Semaphore(concurrency)
+                started = time.perf_counter()
+                if rate <= 0:
+                    for index in range(calls):
+                        latencies.append(await one_call(emulator, warmup + index))
+                else:
 
-                async def measured(index: int) -> None:
-                    async with gate:
+                    async def arriving(index: int) -> None:
+                        await asyncio.sleep(index / rate)
                         latencies.append(await one_call(emulator, warmup + index))
 
-                started = time.perf_counter()
-                await asyncio.gather(*(measured(i) for i in range(calls)))
+                    await asyncio.gather(*(arriving(i) for i in range(calls)))
                 elapsed = time.perf_counter() - started
     return {
         "calls": calls,
-        "concurrency": concurrency,
+        "arrival_rate_per_s": rate,
         "answer_p50_ms": round(percentile(latencies, 50), 1),
         "answer_p95_ms": round(percentile(latencies, 95), 1),
         "answer_max_ms": round(max(latencies), 1),
@@ -113,14 +119,14 @@ def record(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=4, help="calls ringing at once")
+    parser.add_argument("--rate", type=float, default=2.0, help="new calls per second (0: one after another)")
     parser.add_argument("--warmup", type=int, default=5, help="calls before measuring (not counted)")
     parser.add_argument("--base-port", type=int, default=18700, help="first of 7 consecutive loopback ports")
     parser.add_argument(
         "--record", action="store_true", help="write answer_p50_ms/answer_p95_ms to docs/benchmarks.json"
     )
     args = parser.parse_args()
-    result = asyncio.run(run(args.calls, args.concurrency, args.warmup, args.base_port))
+    result = asyncio.run(run(args.calls, args.rate, args.warmup, args.base_port))
     result["machine"] = f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}"
     print(json.dumps(result, indent=2))
     if args.record:
