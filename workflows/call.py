@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
@@ -81,6 +82,12 @@ ACS_CALL_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["AnswerCallFailed", "CallNotFound", "TransferFailed", "PlaceCallFailed"],
 )
+
+
+def failure_message(err: ActivityError) -> str:
+    """The business reason of a failed activity (its ApplicationError's message when it has one)."""
+    cause = err.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
 
 
 @workflow.defn(name="CallWorkflow")
@@ -156,15 +163,7 @@ class CallWorkflow:
                 retry_policy=ACS_CALL_RETRY,
             )
         except ActivityError as err:
-            cause = err.cause
-            message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
-            self._state.failure = message
-            await self._finish(CallStatus.FAILED, reason="place_call_failed")
-            raise ApplicationError(
-                f"placing call {self._call.correlation_id} failed: {message}",
-                type="PlaceCallFailed",
-                non_retryable=True,
-            ) from err
+            await self._fail(err, reason="place_call_failed", failure_type="PlaceCallFailed", doing="placing")
         self._state.call_connection_id = placed.call_connection_id
         self._state.server_call_id = placed.server_call_id or self._state.server_call_id
 
@@ -182,18 +181,19 @@ class CallWorkflow:
                 retry_policy=ACS_CALL_RETRY,
             )
         except ActivityError as err:
-            cause = err.cause
-            message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
-            self._state.failure = message
-            await self._finish(CallStatus.FAILED, reason="answer_failed")
-            raise ApplicationError(
-                f"answering call {self._call.correlation_id} failed: {message}",
-                type="AnswerCallFailed",
-                non_retryable=True,
-            ) from err
+            await self._fail(err, reason="answer_failed", failure_type="AnswerCallFailed", doing="answering")
         self._state.call_connection_id = answered.call_connection_id
         self._state.server_call_id = answered.server_call_id or self._state.server_call_id
         self._state.answered_at = workflow.now().isoformat()
+
+    async def _fail(self, err: ActivityError, *, reason: str, failure_type: str, doing: str) -> NoReturn:
+        """Close the record of a call ACS would not set up, then fail the workflow with a typed error."""
+        message = failure_message(err)
+        self._state.failure = message
+        await self._finish(CallStatus.FAILED, reason=reason)
+        raise ApplicationError(
+            f"{doing} call {self._call.correlation_id} failed: {message}", type=failure_type, non_retryable=True
+        ) from err
 
     async def _finish(self, status: CallStatus, *, reason: str) -> CallState:
         self._state.end_reason = self._state.end_reason or reason
@@ -338,9 +338,8 @@ class CallWorkflow:
                 retry_policy=ACS_CALL_RETRY,
             )
         except ActivityError as err:
-            cause = err.cause
             record.outcome = "error"
-            record.detail = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+            record.detail = failure_message(err)
             return self._transfer_result(record)
         record.target = requested.target_number or record.target
         context = record.operation_context
@@ -434,8 +433,7 @@ class CallWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidClaim"]),
                 )
             except ActivityError as err:
-                cause = err.cause
-                message = str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+                message = failure_message(err)
                 self._record_tool(call, {"error": message}, ok=False, key=key)
                 return ToolResult(ok=False, error=message)
             self._state.claim_id = filed.claim_id
