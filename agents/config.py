@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 DEFAULT_DIR = Path(__file__).parent
-KNOWN_TOOLS = frozenset({"file_claim"})
+KNOWN_TOOLS = frozenset({"file_claim", "verify_identity"})
 MODEL_TASKS = frozenset({"conversation", "summary", "extraction"})
 
 
@@ -109,11 +109,12 @@ def load_agent(path: Path) -> AgentConfig:
     return agent
 
 
-def load_scenario(directory: Path | None = None) -> Scenario:
-    """Every agent in `directory/definitions` and the graph in `directory/scenario.yaml`, validated."""
+def load_scenario(directory: Path | None = None, *, scenario: str | None = None) -> Scenario:
+    """Every agent in `directory/definitions` and a graph, validated: `directory/scenario.yaml`, or
+    `directory/scenarios/<scenario>.yaml` when a scenario is named (e.g. "healthcare")."""
     directory = directory or DEFAULT_DIR
     agents = {path.stem: load_agent(path) for path in sorted((directory / "definitions").glob("*.yaml"))}
-    scenario_path = directory / "scenario.yaml"
+    scenario_path = directory / "scenarios" / f"{scenario}.yaml" if scenario else directory / "scenario.yaml"
     data = _read_yaml(scenario_path)
     unknown = sorted(set(data) - {"entry", "handoffs"})
     if unknown:

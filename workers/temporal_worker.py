@@ -17,6 +17,7 @@ from activities.agents import AgentActivities
 from activities.archival import ArchiveActivities
 from activities.claims import ClaimsActivities
 from activities.follow_up import FollowUpActivities
+from activities.policies import PolicyActivities, PolicyRegister
 from activities.storage import build_archive
 from agents import load_scenario
 from switchboard.logging import configure_logging
@@ -69,6 +70,7 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
         claims = ClaimsActivities(archive, follow_up=follow_up_policy(settings))
         follow_up = FollowUpActivities(archive)
         agent_activities = AgentActivities(scenario)
+        policies = PolicyActivities(PolicyRegister(settings.data_dir / "policies.sqlite3"))
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -82,6 +84,7 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
                 claims.file_claim,
                 follow_up.record_claim_event,
                 agent_activities.agent_scenario,
+                policies.verify_identity,
             ],
         )
         async with worker:

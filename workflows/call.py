@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from activities.archival import ArchiveActivities
     from activities.claims import ClaimsActivities
+    from activities.policies import PolicyActivities, VerifyIdentityInput
     from workflows.contracts import (
         AcsEvent,
         AgentScenario,
@@ -59,7 +60,7 @@ CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
 CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
 
 # Tools with side effects the workflow runs for the realtime brain, each as an activity.
-DURABLE_TOOLS = frozenset({"file_claim"})
+DURABLE_TOOLS = frozenset({"file_claim", "verify_identity"})
 
 CALL_CONNECTED = "Microsoft.Communication.CallConnected"
 CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
@@ -71,6 +72,7 @@ CREATE_CALL_FAILED = "Microsoft.Communication.CreateCallFailed"
 CONNECT_TIMEOUT = timedelta(seconds=45)
 # After we hang up, how long to wait for ACS's CallDisconnected before closing the record anyway.
 DISCONNECT_GRACE = timedelta(seconds=15)
+MEDIA_END_GRACE = timedelta(seconds=15)
 # How long ACS may take to report a transfer's outcome (CallTransferAccepted / CallTransferFailed).
 TRANSFER_OUTCOME_TIMEOUT = timedelta(seconds=60)
 # The transfer's outcome event may trail the CallDisconnected of a transferred call.
@@ -198,6 +200,9 @@ class CallWorkflow:
     async def _finish(self, status: CallStatus, *, reason: str) -> CallState:
         self._state.end_reason = self._state.end_reason or reason
         self._state.ended_at = self._state.ended_at or workflow.now().isoformat()
+        if self._state.media_active and workflow.patched("await-media-end"):
+            # The worker's `call_ended` carries the recording's location: give it a moment to arrive.
+            await self._wait(lambda: not self._state.media_active, MEDIA_END_GRACE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._set_status(status)
         await self._archive()
@@ -263,6 +268,10 @@ class CallWorkflow:
         if turn.sequence in self._turn_sequences:
             return
         self._turn_sequences.add(turn.sequence)
+        if turn.agent and not self._state.turns and not self._state.handoffs and workflow.patched("first-agent"):
+            # The realtime worker says which agent greeted (its deployment's entry agent): handoffs
+            # are judged from that one.
+            self._state.current_agent = turn.agent
         self._state.turns.append(turn)
         self._state.turns.sort(key=lambda t: t.sequence)
 
@@ -272,6 +281,8 @@ class CallWorkflow:
         if event.worker_id in ("", self._state.media_worker_id):
             self._state.media_active = False
             self._state.media_ended_reason = event.reason
+        if event.recording_location:
+            self._state.recording_location = event.recording_location
 
     # ------------------------------------------------------------------ updates
 
@@ -405,6 +416,8 @@ class CallWorkflow:
     async def run_tool(self, call: ToolCall) -> ToolResult:
         if call.name == "file_claim":
             return await self._file_claim(call)
+        if call.name == "verify_identity":
+            return await self._verify_identity(call)
         return ToolResult(ok=False, error=f"unknown tool {call.name!r}")
 
     @run_tool.validator
@@ -443,6 +456,33 @@ class CallWorkflow:
             result = {"claim_id": filed.claim_id, "created": filed.created}
             self._record_tool(call, result, ok=True, key=key)
             return ToolResult(ok=True, result=result)
+
+    async def _verify_identity(self, call: ToolCall) -> ToolResult:
+        """Read-only: the policy register says whether the policy number and postcode match."""
+        key = f"{self._state.workflow_id}/verify_identity/{len(self._state.tool_calls) + 1}"
+        try:
+            checked = await workflow.execute_activity_method(
+                PolicyActivities.verify_identity,
+                VerifyIdentityInput(
+                    policy_number=str(call.arguments.get("policy_number") or ""),
+                    postcode=str(call.arguments.get("postcode") or ""),
+                    workflow_id=self._state.workflow_id,
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+        except ActivityError as err:
+            message = failure_message(err)
+            self._record_tool(call, {"error": message}, ok=False, key=key)
+            return ToolResult(ok=False, error=message)
+        result: dict[str, object] = {
+            "verified": checked.verified,
+            "policy_number": checked.policy_number,
+            "holder_name": checked.holder_name,
+            "reason": checked.reason,
+        }
+        self._record_tool(call, result, ok=True, key=key)
+        return ToolResult(ok=True, result=result)
 
     async def _start_follow_up(self, claim_id: str, details: dict[str, object], policy: FollowUpPolicy) -> None:
         """The claim lives on after the call: its follow-up workflow outlives this one (abandon)."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
@@ -34,6 +35,7 @@ from realtime.engines.base import (
     ConversationTurn,
     EndCallRequested,
     Grammar,
+    HandoffRequested,
     TextDelta,
     ToolCallRequested,
     ToolRunner,
@@ -42,6 +44,10 @@ from realtime.engines.base import (
 
 DEFAULT_TRANSFER_TARGET = "claims-agents"
 FILE_CLAIM_TOOL = "file_claim"
+VERIFY_IDENTITY_TOOL = "verify_identity"
+AUTHENTICATION_AGENT = "authentication"
+INTAKE_AGENT = "default"
+SUPPORT_AGENT = "support"
 
 _CLAUSE_END = re.compile(r"(?<=[.,;:!?])\s+")
 
@@ -180,6 +186,7 @@ class ScriptedBrain:
         max_policy_attempts: int = 3,
         transfer_target: str = DEFAULT_TRANSFER_TARGET,
         company: str = "Switchboard Insurance",
+        verified: Identity | None = None,
     ) -> None:
         self.call_id = call_id
         self.agent = agent
@@ -199,6 +206,11 @@ class ScriptedBrain:
         self._question = QUESTIONS[Step.NAME]
         self._filing: asyncio.Future[Mapping[str, Any]] | None = None
         self._ended = False
+        self._resume: Step | None = None
+        self._verified = verified
+        if verified is not None:  # handed over by authentication: name and policy are known
+            self.claim.caller_name = verified.name
+            self.claim.policy_number = verified.policy_number
 
     # ------------------------------------------------------------ Brain
 
@@ -206,6 +218,9 @@ class ScriptedBrain:
         return _grammar(self.step)
 
     def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
+        if self._verified is not None:
+            # An announced handoff: a short line, then straight to the first question still open.
+            return self._speak(self._ask(Step.DATE, prefix="Claims intake here. "))
         text = (
             f"Thank you for calling {self._company} claims. I can help you report an accident. "
             f"If you need a person at any time, just say agent. {QUESTIONS[Step.NAME]}"
@@ -299,7 +314,23 @@ class ScriptedBrain:
             )
         return _Reply(f"{apology} {self._question}")
 
+    def transfer_refused(self, detail: str) -> AsyncGenerator[BrainEvent, None]:
+        """The transfer did not happen: say so and pick the conversation up where it was."""
+        step, self._resume = self._resume, None
+        if step is None or step in (Step.FILING, Step.DONE):
+            self.step = Step.DONE
+            return self._speak(
+                _Reply(
+                    "I'm sorry, nobody is available to take your call right now. Please call back later. Goodbye.",
+                    [EndCallRequested(reason="transfer failed")],
+                )
+            )
+        self._ended = False
+        self._reprompts = 0
+        return self._speak(self._ask(step, prefix="I'm sorry, I couldn't reach a person just now. Let's carry on. "))
+
     def _transfer(self, text: str, reason: str) -> _Reply:
+        self._resume = self.step
         self.step = Step.DONE
         self._ended = True
         self._last_prompt = text
@@ -454,12 +485,242 @@ class ScriptedBrain:
             yield event
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A caller the authentication agent verified: carried to the agent it hands over to."""
+
+    name: str
+    policy_number: str
+
+
+class AuthStep(Enum):
+    POLICY = "policy_number"
+    POSTCODE = "postcode"
+    VERIFYING = "verifying"
+    DONE = "done"
+
+
+AUTH_QUESTIONS: dict[AuthStep, str] = {
+    AuthStep.POLICY: QUESTIONS[Step.POLICY],
+    AuthStep.POSTCODE: "And what is the postcode on the policy? Please say the digits.",
+}
+
+
+class AuthenticationBrain:
+    """The entry agent: policy number, then the postcode on the policy (both digit grammars), checked
+    by the durable `verify_identity` tool. Verified: a short line and `HandoffRequested` to intake.
+    Not verified after `max_attempts`, or a request for a person: a transfer."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        agent: str,
+        tools: ToolRunner,
+        on_verified: Callable[[Identity], None],
+        next_agent: str = INTAKE_AGENT,
+        max_attempts: int = 2,
+        max_reprompts: int = 2,
+        transfer_target: str = DEFAULT_TRANSFER_TARGET,
+        company: str = "Switchboard Insurance",
+    ) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self._tools = tools
+        self._on_verified = on_verified
+        self._next_agent = next_agent
+        self._max_attempts = max_attempts
+        self._max_reprompts = max_reprompts
+        self._transfer_target = transfer_target
+        self._company = company
+        self.step = AuthStep.POLICY
+        self.policy_number: str | None = None
+        self.identity: Identity | None = None
+        self._attempts = 0
+        self._reprompts = 0
+        self._last_prompt = AUTH_QUESTIONS[AuthStep.POLICY]
+
+    def expected_grammar(self) -> Grammar | None:
+        if self.step in (AuthStep.POLICY, AuthStep.POSTCODE):
+            return grammars.digits_grammar()
+        return None
+
+    def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
+        text = (
+            f"Thank you for calling {self._company}. Before we start, I need to verify your identity. "
+            f"If you need a person at any time, just say agent. {AUTH_QUESTIONS[AuthStep.POLICY]}"
+        )
+        self.step = AuthStep.POLICY
+        self._last_prompt = text
+        return _speak(_Reply(text))
+
+    def respond(self, caller_text: str, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
+        text = caller_text.strip()
+        if self.step is AuthStep.DONE:
+            return _speak(_Reply("Please hold on a moment."))
+        if text and grammars.is_human_request(text):
+            return _speak(self._transfer("Of course. I'll transfer you to an agent now.", "caller asked for a person"))
+        if text and grammars.is_repeat_request(text):
+            return _speak(_Reply(f"Sure. {self._last_prompt}"))
+        if self.step is AuthStep.POLICY:
+            policy = grammars.normalize_policy_number(text)
+            if policy is None:
+                return _speak(self._reprompt(AuthStep.POLICY))
+            self.policy_number = policy
+            self._reprompts = 0
+            return _speak(self._ask(AuthStep.POSTCODE, f"Thanks, I have {grammars.spoken_digits(policy)}. "))
+        postcode = grammars.normalize_digits(text)
+        if not postcode.isdigit():
+            return _speak(self._reprompt(AuthStep.POSTCODE))
+        return self._verify(postcode)
+
+    def handoff_refused(self, target_agent: str) -> AsyncGenerator[BrainEvent, None]:
+        """The workflow refused the handoff: say so and hand the caller to a person instead."""
+        return _speak(
+            self._transfer(
+                "I'm sorry, I can't connect you to claims intake right now. Let me transfer you to an agent.",
+                f"handoff to {target_agent} refused",
+            )
+        )
+
+    def transfer_refused(self, detail: str) -> AsyncGenerator[BrainEvent, None]:
+        return _speak(
+            _Reply(
+                "I'm sorry, nobody is available to take your call right now. Please call back later. Goodbye.",
+                [EndCallRequested(reason="transfer failed")],
+            )
+        )
+
+    # ------------------------------------------------------------ steps
+
+    def _ask(self, step: AuthStep, prefix: str = "") -> _Reply:
+        self.step = step
+        self._last_prompt = AUTH_QUESTIONS[step]
+        return _Reply(f"{prefix}{AUTH_QUESTIONS[step]}")
+
+    def _reprompt(self, step: AuthStep) -> _Reply:
+        self._reprompts += 1
+        if self._reprompts > self._max_reprompts:
+            return self._transfer(
+                "I'm sorry, I'm having trouble understanding. Let me transfer you to an agent.",
+                "too many unrecognised answers",
+            )
+        return _Reply(f"Sorry, I didn't catch that. {AUTH_QUESTIONS[step]}")
+
+    def _transfer(self, text: str, reason: str) -> _Reply:
+        self.step = AuthStep.DONE
+        self._last_prompt = text
+        return _Reply(text, [TransferRequested(target=self._transfer_target, reason=reason)])
+
+    async def _verify(self, postcode: str) -> AsyncGenerator[BrainEvent, None]:
+        self.step = AuthStep.VERIFYING
+        async for event in _speak(_Reply("Thank you, one moment while I check.")):
+            yield event
+        self._attempts += 1
+        arguments = {"policy_number": self.policy_number or "", "postcode": postcode}
+        yield ToolCallRequested(
+            call_id=f"{self.call_id}:{VERIFY_IDENTITY_TOOL}:{self._attempts}",
+            name=VERIFY_IDENTITY_TOOL,
+            arguments=arguments,
+        )
+        try:
+            result = await self._tools.run(VERIFY_IDENTITY_TOOL, arguments)
+        except asyncio.CancelledError:
+            self.step = AuthStep.POSTCODE  # barge-in: the caller may answer again
+            raise
+        except Exception:
+            result = {}
+        if result.get("verified"):
+            name = str(result.get("holder_name") or "")
+            self.identity = Identity(name=name, policy_number=str(result.get("policy_number") or self.policy_number))
+            self._on_verified(self.identity)
+            self.step = AuthStep.DONE
+            first = name.split()[0] if name else ""
+            reply = _Reply(
+                f"Thank you{', ' + first if first else ''}, you're verified. I'm passing you to claims intake.",
+                [HandoffRequested(target_agent=self._next_agent, reason="caller verified")],
+            )
+        elif "error" in result:
+            reply = self._transfer(
+                "I'm sorry, I can't check your details just now. Let me transfer you to an agent.",
+                "identity check failed",
+            )
+        elif self._attempts >= self._max_attempts:
+            reply = self._transfer(
+                "I'm sorry, I couldn't verify those details. Let me transfer you to an agent.",
+                "identity not verified",
+            )
+        else:
+            self._reprompts = 0
+            reply = self._ask(AuthStep.POLICY, "I'm sorry, those details don't match our records. ")
+        async for event in _speak(reply):
+            yield event
+
+
+class SupportBrain:
+    """General support, scripted: it can only offer a person (or hand back to intake for a claim)."""
+
+    def __init__(self, *, call_id: str, agent: str, transfer_target: str = DEFAULT_TRANSFER_TARGET) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self._transfer_target = transfer_target
+
+    def expected_grammar(self) -> Grammar | None:
+        return grammars.yes_no_grammar()
+
+    def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
+        return _speak(_Reply("Support here. Would you like me to connect you to a person?"))
+
+    def transfer_refused(self, detail: str) -> AsyncGenerator[BrainEvent, None]:
+        return _speak(_Reply("I'm sorry, nobody is available right now. Is there anything else?"))
+
+    def respond(self, caller_text: str, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
+        if grammars.normalize_yes_no(caller_text) is False:
+            return _speak(_Reply("All right. Thank you for calling, goodbye.", [EndCallRequested(reason="completed")]))
+        return _speak(
+            _Reply(
+                "I'll transfer you to a person now.",
+                [TransferRequested(target=self._transfer_target, reason="support question")],
+            )
+        )
+
+
+async def _speak(reply: _Reply) -> AsyncGenerator[BrainEvent, None]:
+    for clause in _clauses(reply.text):
+        yield TextDelta(clause)
+    for event in reply.events:
+        yield event
+
+
 class ScriptedBrainFactory:
-    """`BrainFactory` for the scripted FNOL brain; options are passed to every `ScriptedBrain`."""
+    """`BrainFactory` for the scripted brains, per agent name: `authentication` verifies the caller,
+    `support` offers a person, anything else is the FNOL intake. Options are passed to every
+    `ScriptedBrain`. A verified identity is handed to the next intake brain of the same call."""
 
     def __init__(self, *, today: date | None = None, **options: Any) -> None:
         self._today = today
         self._options = options
+        self._verified: OrderedDict[str, Identity] = OrderedDict()
 
-    def new_brain(self, *, call_id: str, agent: str, tools: ToolRunner) -> ScriptedBrain:
-        return ScriptedBrain(call_id=call_id, agent=agent, tools=tools, today=self._today, **self._options)
+    def new_brain(
+        self, *, call_id: str, agent: str, tools: ToolRunner
+    ) -> ScriptedBrain | AuthenticationBrain | SupportBrain:
+        if agent == AUTHENTICATION_AGENT:
+            return AuthenticationBrain(
+                call_id=call_id, agent=agent, tools=tools, on_verified=lambda who: self._remember(call_id, who)
+            )
+        if agent == SUPPORT_AGENT:
+            return SupportBrain(call_id=call_id, agent=agent)
+        return ScriptedBrain(
+            call_id=call_id,
+            agent=agent,
+            tools=tools,
+            today=self._today,
+            verified=self._verified.pop(call_id, None),
+            **self._options,
+        )
+
+    def _remember(self, call_id: str, identity: Identity) -> None:
+        self._verified[call_id] = identity
+        while len(self._verified) > 1000:  # handoffs that never happened must not pile up
+            self._verified.popitem(last=False)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from realtime.actions import CallActions
 from realtime.conversation import Conversation
@@ -33,6 +35,7 @@ from realtime.frames import (
     AgentResponseStartedFrame,
     AgentTextFrame,
     CallerTurnFrame,
+    ControlFrame,
     EndCallRequestedFrame,
     Frame,
     GreetFrame,
@@ -42,6 +45,24 @@ from realtime.frames import (
 from realtime.processors.base import FrameProcessor, closing_stream
 
 logger = logging.getLogger(__name__)
+
+HANDOFF_REFUSED_LINE = "I'm sorry, I can't pass you over right now. Let's carry on."
+TRANSFER_REFUSED_LINE = "I'm sorry, I couldn't transfer you just now. Let's carry on."
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentTransferFrame(TransferRequestedFrame):
+    """A transfer the brain asked for; `on_refused(detail)` is called when it did not happen."""
+
+    on_refused: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferRefusedFrame(ControlFrame):
+    """Back to the brain: the transfer failed or was refused, so the agent tells the caller."""
+
+    uninterruptible: ClassVar[bool] = True
+    detail: str = ""
 
 
 class BrainProcessor(FrameProcessor):
@@ -68,6 +89,8 @@ class BrainProcessor(FrameProcessor):
     async def process_frame(self, frame: Frame) -> None:
         if isinstance(frame, GreetFrame):
             await self._answer("", self._brain.greet(self._conversation.context()))
+        elif isinstance(frame, TransferRefusedFrame):
+            await self._answer("", self._refusal("transfer_refused", frame.detail, TRANSFER_REFUSED_LINE))
         elif isinstance(frame, CallerTurnFrame):
             await self.push_frame(frame)
             await self._answer(frame.text, self._brain.respond(frame.text, self._conversation.context()))
@@ -89,7 +112,9 @@ class BrainProcessor(FrameProcessor):
                 elif isinstance(event, EndCallRequested):
                     after.append(EndCallRequestedFrame(reason=event.reason))
                 elif isinstance(event, TransferRequested):
-                    after.append(TransferRequestedFrame(target=event.target, reason=event.reason))
+                    after.append(
+                        AgentTransferFrame(target=event.target, reason=event.reason, on_refused=self._transfer_refused)
+                    )
                 elif isinstance(event, HandoffRequested):
                     handoff = event
         await self.push_frame(AgentResponseEndedFrame(response_id=response_id))
@@ -107,9 +132,25 @@ class BrainProcessor(FrameProcessor):
                 request.target_agent,
                 decision.detail,
             )
+            await self._answer("", self._refusal("handoff_refused", request.target_agent, HANDOFF_REFUSED_LINE))
             return
         self._conversation.agent = request.target_agent
         self._brain = self._brains.new_brain(
             call_id=self._conversation.call_id, agent=request.target_agent, tools=self._tools
         )
         await self._answer("", self._brain.greet(self._conversation.context()))
+
+    async def _transfer_refused(self, detail: str) -> None:
+        await self.queue_frame(TransferRefusedFrame(detail=detail))
+
+    def _refusal(self, hook: str, detail: str, fallback: str) -> AsyncGenerator[BrainEvent, None]:
+        """The brain's own words for a refused handoff or transfer, or a generic line."""
+        handler = getattr(self._brain, hook, None)
+        if handler is not None:
+            events: AsyncGenerator[BrainEvent, None] = handler(detail)
+            return events
+        return _line(fallback)
+
+
+async def _line(text: str) -> AsyncGenerator[BrainEvent, None]:
+    yield TextDelta(text)

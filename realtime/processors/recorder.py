@@ -1,9 +1,15 @@
 """The pipeline's sink: closes turns when the pacer reports what was heard, and carries out the
-actions the brain asked for once the audio before them has played (through the workflow)."""
+actions the brain asked for once the audio before them has played (through the workflow).
+
+A transfer can take a minute to be decided (ACS rings the target), so it runs in its own task: the
+audio path never waits on it. When it is refused or fails, the frame's `on_refused` tells the brain,
+which says so to the caller and goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from realtime.actions import CallActions
 from realtime.conversation import Conversation
@@ -19,6 +25,7 @@ class TurnRecorder(FrameProcessor):
         self._conversation = conversation
         self._actions = actions
         self.hang_up_requested = False
+        self._transfers: set[asyncio.Task[None]] = set()
 
     async def process_frame(self, frame: Frame) -> None:
         if isinstance(frame, AgentStoppedSpeakingFrame):
@@ -27,14 +34,31 @@ class TurnRecorder(FrameProcessor):
             self.hang_up_requested = True
             await self._act("hang-up", self._actions.hang_up(reason=frame.reason))
         elif isinstance(frame, TransferRequestedFrame):
-            await self._act("transfer", self._actions.transfer(target=frame.target, reason=frame.reason))
+            self._spawn_transfer(frame)
         await self.push_frame(frame)
 
-    async def _act(self, what: str, request: object) -> None:
+    def _spawn_transfer(self, frame: TransferRequestedFrame) -> None:
+        on_refused: Callable[[str], Awaitable[None]] | None = getattr(frame, "on_refused", None)
+
+        async def transfer() -> None:
+            refused = await self._act("transfer", self._actions.transfer(target=frame.target, reason=frame.reason))
+            if refused is not None and on_refused is not None:
+                await on_refused(refused)
+
+        name = f"transfer-{len(self._transfers) + 1}"
+        task = self._owner.spawn(transfer(), name=name) if self._owner is not None else asyncio.create_task(transfer())
+        self._transfers.add(task)
+        task.add_done_callback(self._transfers.discard)
+
+    async def _act(self, what: str, request: Awaitable[object]) -> str | None:
+        """Carry out one request; None when accepted, else why not."""
         try:
-            result = await request  # type: ignore[misc]
-        except Exception:  # the workflow being unreachable must not end the media session
+            result = await request
+        except Exception as err:  # the workflow being unreachable must not end the media session
             logger.exception("call %s: %s request failed", self._conversation.call_id, what)
-            return
+            return str(err) or type(err).__name__
         if not getattr(result, "accepted", False):
-            logger.warning("call %s: %s refused: %s", self._conversation.call_id, what, getattr(result, "detail", ""))
+            detail = str(getattr(result, "detail", ""))
+            logger.warning("call %s: %s refused: %s", self._conversation.call_id, what, detail)
+            return detail or "refused"
+        return None

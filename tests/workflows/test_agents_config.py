@@ -21,17 +21,35 @@ def agents_dir(tmp_path: Path) -> Path:
 
 def test_the_packaged_agents_and_scenario_load() -> None:
     scenario = load_scenario()
-    assert scenario.entry == "default"
-    assert {"default", "claims-specialist", "claims-follow-up"} <= set(scenario.agents)
+    assert scenario.entry == "authentication"
+    assert {"authentication", "default", "support", "claims-specialist", "claims-follow-up"} <= set(scenario.agents)
+    assert scenario.allows("authentication", "default") and scenario.allows("default", "support")
+    assert not scenario.allows("authentication", "claims-specialist")
+    assert scenario.agents["authentication"].tools == ("verify_identity",)
     assert scenario.allows("default", "claims-specialist") and not scenario.allows("default", "claims-follow-up")
     assert scenario.agents["default"].tools == ("file_claim",)
+
+
+def test_the_healthcare_scenario_loads_from_its_own_file() -> None:
+    scenario = load_scenario(scenario="healthcare")
+    assert scenario.entry == "appointments"
+    assert scenario.allows("appointments", "support") and not scenario.allows("appointments", "default")
+
+
+def test_a_wrong_second_scenario_names_its_file_and_field(agents_dir: Path) -> None:
+    (agents_dir / "scenarios").mkdir()
+    bad = agents_dir / "scenarios" / "clinic.yaml"
+    bad.write_text("entry: default\nhandoffs:\n  default: [dentist]\n")
+    with pytest.raises(AgentConfigError) as err:
+        load_scenario(agents_dir, scenario="clinic")
+    assert err.value.path == bad and err.value.field == "handoffs.default[0]"
 
 
 def test_adding_an_agent_is_adding_a_file_and_an_edge(agents_dir: Path) -> None:
     (agents_dir / "definitions" / "glass.yaml").write_text("name: glass\ninstructions: Windscreen claims.\n")
     scenario_file = agents_dir / "scenario.yaml"
     scenario_file.write_text(
-        scenario_file.read_text().replace("default: [claims-specialist]", "default: [claims-specialist, glass]")
+        scenario_file.read_text().replace("default: [claims-specialist, support]", "default: [claims-specialist, support, glass]")
     )
     assert load_scenario(agents_dir).allows("default", "glass")
 

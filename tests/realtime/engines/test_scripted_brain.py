@@ -13,11 +13,12 @@ from realtime.engines.base import (
     BrainEvent,
     ConversationTurn,
     EndCallRequested,
+    HandoffRequested,
     TextDelta,
     ToolCallRequested,
     TransferRequested,
 )
-from realtime.engines.scripted_brain import ScriptedBrain, ScriptedBrainFactory, Step
+from realtime.engines.scripted_brain import AuthenticationBrain, ScriptedBrain, ScriptedBrainFactory, Step
 
 TODAY = date(2026, 3, 10)
 ANSWERS = [
@@ -45,7 +46,9 @@ class RecordingTools:
 
 
 def new_brain(tools: RecordingTools) -> ScriptedBrain:
-    return ScriptedBrainFactory(today=TODAY).new_brain(call_id="call-1", agent="fnol", tools=tools)
+    brain = ScriptedBrainFactory(today=TODAY).new_brain(call_id="call-1", agent="fnol", tools=tools)
+    assert isinstance(brain, ScriptedBrain)
+    return brain
 
 
 CTX = BrainContext(call_id="call-1", agent="fnol")
@@ -226,3 +229,56 @@ async def test_failed_filing_transfers_to_a_person() -> None:
         await collect(brain.respond(answer, CTX))
     events = await collect(brain.respond("yes", CTX))
     assert isinstance(events[-1], TransferRequested)
+
+
+VERIFIED = {"verified": True, "policy_number": "PA123456", "holder_name": "Jane Doe", "reason": ""}
+
+
+async def test_authentication_verifies_then_hands_off_and_intake_skips_what_it_knows() -> None:
+    factory = ScriptedBrainFactory(today=TODAY)
+    auth_tools = RecordingTools(result=VERIFIED)
+    auth = factory.new_brain(call_id="call-1", agent="authentication", tools=auth_tools)
+    assert isinstance(auth, AuthenticationBrain)
+    assert "verify your identity" in text(await collect(auth.greet(CTX)))
+    assert auth.expected_grammar() is not None
+    assert "postcode" in text(await collect(auth.respond("p a one two three four five six", CTX)))
+    verified = await collect(auth.respond("six two seven zero four", CTX))
+    assert auth_tools.calls == [("verify_identity", {"policy_number": "PA123456", "postcode": "62704"})]
+    assert "you're verified" in text(verified)
+    assert [e for e in verified if isinstance(e, HandoffRequested)] == [
+        HandoffRequested(target_agent="default", reason="caller verified")
+    ]
+
+    tools = RecordingTools()
+    intake = factory.new_brain(call_id="call-1", agent="default", tools=tools)
+    assert isinstance(intake, ScriptedBrain)
+    greeting = text(await collect(intake.greet(CTX)))
+    assert greeting.startswith("Claims intake here.") and "what date" in greeting
+    for answer in ANSWERS[2:]:
+        await collect(intake.respond(answer, CTX))
+    assert [name for name, _ in tools.calls] == ["file_claim"]
+    assert tools.calls[0][1]["caller_name"] == "Jane Doe" and tools.calls[0][1]["policy_number"] == "PA123456"
+
+
+async def test_details_that_do_not_match_are_asked_again_then_transferred() -> None:
+    tools = RecordingTools(result={"verified": False, "reason": "postcode does not match"})
+    auth = ScriptedBrainFactory().new_brain(call_id="c", agent="authentication", tools=tools)
+    await collect(auth.greet(CTX))
+    await collect(auth.respond("p a one two three four five six", CTX))
+    again = await collect(auth.respond("one one one one one", CTX))
+    assert "don't match" in text(again) and "policy number" in text(again)
+    await collect(auth.respond("p a one two three four five six", CTX))
+    last = await collect(auth.respond("one one one one one", CTX))
+    assert any(isinstance(e, TransferRequested) for e in last)
+    assert len(tools.calls) == 2
+
+
+async def test_a_refused_transfer_is_said_and_the_intake_goes_on() -> None:
+    brain = new_brain(RecordingTools())
+    await collect(brain.greet(CTX))
+    await collect(brain.respond("my name is Jane Doe", CTX))
+    transfer = await collect(brain.respond("agent please", CTX))
+    assert any(isinstance(e, TransferRequested) for e in transfer)
+    resumed = text(await collect(brain.transfer_refused("no agent available")))
+    assert "couldn't reach a person" in resumed and "policy number" in resumed
+    assert brain.step is Step.POLICY
