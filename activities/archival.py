@@ -20,6 +20,7 @@ class ArchiveActivities:
         record = call_record_from_state(
             state,
             tool_calls=[asdict(call) for call in state.tool_calls],
+            recording_location=state.recording_location,
             redact_pii=self._redact_pii,
         )
         stored = await self._archive.upsert(record)

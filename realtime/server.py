@@ -28,11 +28,14 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from activities.storage import BlobStore
 from realtime.actions import ActionsFactory, RefusingCallActions
 from realtime.bridge import SignalQueue
 from realtime.engines.base import ToolRunner
 from realtime.live import LiveTranscript
+from realtime.live_state import LiveStateStore
 from realtime.metrics import RealtimeMetrics
+from realtime.recording import upload_recording
 from realtime.session import Engines, MediaSession, SessionConfig
 from switchboard.media_token import verify_media_token
 from workflows.contracts import CallEnded, MediaAttached, call_workflow_id
@@ -85,9 +88,15 @@ def create_realtime_app(
     tools: Callable[[str], ToolRunner] | None = None,
     live: LiveTranscript | None = None,
     metrics: RealtimeMetrics | None = None,
+    recordings: BlobStore | None = None,
+    live_state: LiveStateStore | None = None,
 ) -> FastAPI:
     """The worker's app. Without `engines` the media socket is bound and drained (no conversation),
-    which is what a worker without speech engines configured can do."""
+    which is what a worker without speech engines configured can do.
+
+    With `recordings`, each call's stereo recording is uploaded there after its socket closes and
+    its location goes to the workflow with `call_ended`. With `live_state`, the worker records in
+    Redis which worker holds the call and its agent, on bind and on close."""
     metrics = metrics or RealtimeMetrics()
     actions_for = actions or RefusingCallActions
 
@@ -134,8 +143,12 @@ def create_realtime_app(
                 task_queue=config.task_queue,
             )
         )
+        agent = websocket.query_params.get("agent") or None
+        if live_state is not None:
+            await live_state.bound(call_id, worker_id=config.worker_id, agent=agent or config.session.default_agent)
         media_socket = StarletteMediaSocket(websocket)
         reason, last_sequence = "socket_closed", 0
+        session: MediaSession | None = None
         try:
             if engines is None:
                 while await media_socket.receive() is not None:
@@ -151,7 +164,7 @@ def create_realtime_app(
                     live=live,
                     metrics=metrics,
                     config=config.session,
-                    agent=websocket.query_params.get("agent") or None,
+                    agent=agent,
                 )
                 app.state.sessions[session_id] = session
                 try:
@@ -164,11 +177,24 @@ def create_realtime_app(
             reason = "realtime_error"
         finally:
             app.state.active_calls.discard(call_id)
-            bridge.call_ended(CallEnded(reason=reason, worker_id=config.worker_id, last_sequence=last_sequence))
             if websocket.application_state == WebSocketState.CONNECTED:
                 try:
                     await websocket.close(code=1011 if reason == "realtime_error" else 1000)
                 except (RuntimeError, WebSocketDisconnect):
                     pass  # the peer went away first
+            # After the socket: the upload is off the audio path, and the workflow learns where it is.
+            recording_location = ""
+            if recordings is not None and session is not None and session.recording is not None:
+                recording_location = await upload_recording(recordings, workflow_id, session.recording)
+            bridge.call_ended(
+                CallEnded(
+                    reason=reason,
+                    worker_id=config.worker_id,
+                    last_sequence=last_sequence,
+                    recording_location=recording_location,
+                )
+            )
+            if live_state is not None:
+                await live_state.closed(call_id, reason=reason)
 
     return app

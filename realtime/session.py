@@ -35,6 +35,7 @@ from realtime.processors.resample import InputResampler
 from realtime.processors.synthesis import SpeechSynthesis
 from realtime.processors.turn import TurnDetector
 from realtime.processors.vad import VadConfig, VoiceActivityDetector
+from realtime.recording import CallRecording
 from realtime.tasks import TaskOwner
 from realtime.transport.acs import AcsFrameError, AcsSerializer, AudioData, AudioMetadata, DtmfData
 from workflows.contracts import Turn
@@ -55,6 +56,7 @@ class SessionConfig:
     barge_in: bool = True
     greet: bool = True
     close_timeout: float = 2.0
+    recording_max_seconds: float = 3600.0  # 0: no recording
 
 
 class MediaSocket(Protocol):
@@ -70,13 +72,16 @@ class MediaSocket(Protocol):
 class AcsAudioOut:
     """The pacer's output: ACS `AudioData` / `StopAudio` messages on the socket."""
 
-    def __init__(self, socket: MediaSocket) -> None:
+    def __init__(self, socket: MediaSocket, *, recording: CallRecording | None = None) -> None:
         self._socket = socket
+        self._recording = recording
         self.frames_sent = 0
 
     async def send_audio(self, pcm: bytes) -> None:
         await self._socket.send_text(AcsSerializer.audio(pcm))
         self.frames_sent += 1
+        if self._recording is not None:  # recorded as sent: what a barge-in cut never gets here
+            self._recording.add_agent(pcm)
 
     async def send_stop(self) -> None:
         await self._socket.send_text(AcsSerializer.stop_audio())
@@ -119,6 +124,7 @@ class MediaSession:
         self._pipeline: Pipeline | None = None
         self._pacer: OutputPacer | None = None
         self._recognition: SpeechRecognition | None = None
+        self.recording: CallRecording | None = None
         self.end_reason = "socket_closed"
         self.failure: BaseException | None = None
         self.broken_frames = 0
@@ -176,6 +182,8 @@ class MediaSession:
             await self._start()
         assert self._pipeline is not None
         if isinstance(event, AudioData):
+            if self.recording is not None:
+                self.recording.add_caller(event.pcm)
             await self._pipeline.push(
                 CallerAudioFrame(
                     pcm=event.pcm,
@@ -208,8 +216,13 @@ class MediaSession:
             grammar=brain.expected_grammar,
             preroll_ms=config.preroll_ms,
         )
+        if config.recording_max_seconds > 0:
+            self.recording = CallRecording(sample_rate=carrier_rate, max_seconds=config.recording_max_seconds)
         self._pacer = OutputPacer(
-            out=AcsAudioOut(self._socket), sample_rate=carrier_rate, conversation=conversation, config=config.pacer
+            out=AcsAudioOut(self._socket, recording=self.recording),
+            sample_rate=carrier_rate,
+            conversation=conversation,
+            config=config.pacer,
         )
         self._pipeline = Pipeline(
             [

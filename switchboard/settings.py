@@ -97,6 +97,8 @@ class RealtimeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8100
     signal_queue_size: int = 1024
+    # Each call's stereo recording (caller left, agent right) stops growing here; 0: not recorded.
+    recording_max_seconds: float = 3600.0
 
 
 class SpeechSettings(BaseModel):

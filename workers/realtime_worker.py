@@ -16,10 +16,12 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from activities.storage import build_blob_store
 from realtime.actions import WorkflowCallActions
 from realtime.bridge import PendingSignal, SignalQueue
 from realtime.engines.factory import build_engines
 from realtime.live import RedisLiveTranscript
+from realtime.live_state import RedisLiveState
 from realtime.server import RealtimeConfig, create_realtime_app
 from realtime.session import SessionConfig
 from switchboard.logging import configure_logging
@@ -55,7 +57,7 @@ class LazyTemporal:
 
 def session_config(settings: Settings) -> SessionConfig:
     rate = 24000 if settings.acs.audio_format == "pcm24KMono" else 16000
-    return SessionConfig(carrier_rate=rate)
+    return SessionConfig(carrier_rate=rate, recording_max_seconds=settings.realtime.recording_max_seconds)
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -64,6 +66,8 @@ def build_app(settings: Settings) -> FastAPI:
     engines = build_engines(settings)
     redis_client = aioredis.from_url(settings.redis.url, socket_connect_timeout=1, socket_timeout=1)
     live = RedisLiveTranscript(redis_client, ttl_seconds=settings.redis.live_ttl_seconds)
+    live_state = RedisLiveState(redis_client, ttl_seconds=settings.redis.live_ttl_seconds)
+    recordings = build_blob_store(settings)
     config = RealtimeConfig(
         media_token_secret=settings.acs.media_token_secret.get_secret_value(),
         task_queue=settings.temporal.task_queue,
@@ -75,6 +79,8 @@ def build_app(settings: Settings) -> FastAPI:
         engines,
         actions=lambda workflow_id: WorkflowCallActions(workflow_id, temporal.execute_update),
         live=live,
+        recordings=recordings,
+        live_state=live_state,
     )
     inner_lifespan = app.router.lifespan_context
 
@@ -86,6 +92,7 @@ def build_app(settings: Settings) -> FastAPI:
                 await warm_up(2)
             await stack.enter_async_context(live)
             stack.push_async_callback(redis_client.aclose)
+            await stack.enter_async_context(recordings)
             for engine in (engines.recognizer, engines.brains):
                 close = getattr(engine, "aclose", None)
                 if close is not None:

@@ -94,6 +94,7 @@ class CallEnded:
     reason: str
     worker_id: str = ""
     last_sequence: int = 0
+    recording_location: str = ""  # where the worker uploaded the call's recording ("" if none)
 
 
 @dataclass
@@ -165,6 +166,7 @@ class CallState:
     transfers: list[TransferRecord] = field(default_factory=list)
     follow_up_workflow_id: str = ""
     handoffs: list[HandoffRecord] = field(default_factory=list)
+    recording_location: str = ""
 
 
 @dataclass

@@ -1,0 +1,53 @@
+"""A call's recording through the whole stack: the realtime worker records caller and agent audio,
+uploads a stereo WAV after the socket closes, and the archived record says where it is."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import Client
+
+from activities.storage import LocalBlobStore, SqliteArchive, read_wav, recording_blob_name
+from activities.storage.archive import default_sqlite_path
+from activities.storage.blobs import default_local_blob_path
+from switchboard.settings import Settings
+from tests.stack import LocalStack, local_stack
+
+pytestmark = pytest.mark.e2e
+
+GREETING_THEN_HANG_UP = [
+    {"wait_agent_done": {"quiet_ms": 500, "timeout": 20}},
+    {"silence": 0.5},
+    {"hang_up": True},
+]
+
+
+@pytest.fixture
+async def stack(settings: Settings, temporal_client: Client, redis_port: int) -> AsyncIterator[LocalStack]:
+    settings.redis.url = f"redis://127.0.0.1:{redis_port}/0"
+    async with local_stack(settings, temporal_client) as running:
+        yield running
+
+
+async def test_a_call_is_recorded_in_stereo_and_the_archive_says_where(stack: LocalStack) -> None:
+    call = await stack.emulator.place_call(caller="+15551239001", callee="+15550009999", script=GREETING_THEN_HANG_UP)
+    await call.wait_for("media_opened", timeout=15)
+    state = await stack.handle(call.call_id).result()
+
+    name = recording_blob_name(state.workflow_id)
+    async with SqliteArchive(default_sqlite_path(stack.settings)) as archive:
+        record = await archive.get(state.workflow_id)
+    assert record is not None and record.recording_location, (state.media_active, state.media_ended_reason)
+    assert record.recording_location == state.recording_location and name in record.recording_location
+
+    async with LocalBlobStore(default_local_blob_path(stack.settings)) as blobs:
+        data = await blobs.get(name)
+    assert data is not None
+    wav = read_wav(data)
+    assert wav.channels == 2
+    duration = len(wav.pcm) / (4 * wav.sample_rate)
+    media_seconds = call.timeline.caller_frames_sent * 0.02
+    assert media_seconds > 0.5 and abs(duration - media_seconds) < 0.3
+    agent = wav.pcm[2::4] + wav.pcm[3::4]  # the right channel holds the greeting as sent
+    assert any(agent)
