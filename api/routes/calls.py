@@ -1,6 +1,8 @@
 """Calls as the back office sees them: search (Temporal visibility), one call's state and transcript
 (the workflow query while it runs, the archived record after), the live transcript stream (SSE from
-Redis) and staff actions (hang up, as the workflow's `hang_up` update)."""
+Redis), the live session state (Redis: which worker holds the media, which agent) and staff
+actions: hang up and transfer (the workflow's `hang_up` / `request_transfer` updates) and
+outbound calls (a new outbound `CallWorkflow`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
@@ -17,16 +20,18 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import CallRecord, verify
 from activities.storage.records import record_to_document
 from api.auth import CurrentReader, CurrentStaff
-from api.deps import ArchiveDep, RedisDep, TemporalClientDep
+from api.deps import ArchiveDep, RedisDep, SettingsDep, TemporalClientDep
 from realtime.live import channel_key, turns_key
+from realtime.live_state import read_live_state
 from workflows.call import CallWorkflow
-from workflows.contracts import CallState, CallStatus, HangUpRequest
+from workflows.contracts import CallInput, CallState, CallStatus, HangUpRequest, TransferRequest, call_workflow_id
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -36,6 +41,12 @@ CALL_STATUS = SearchAttributeKey.for_keyword("CallStatus")
 CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
 CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
 CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
+
+# A phone number (E.164) or a named queue, as a transfer target or an outbound callee.
+PHONE_NUMBER = r"^\+[1-9][0-9]{6,14}$"
+TRANSFER_TARGET = r"^(\+[1-9][0-9]{6,14}|[a-z][a-z0-9-]{1,62})$"
+AGENT_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+REQUEST_ID = r"^[A-Za-z0-9-]{1,64}$"
 
 # Filter values go into a visibility query; only these characters may, so nothing can be injected.
 SAFE_VALUE = r"^[A-Za-z0-9+@._:\-]{1,128}$"
@@ -126,6 +137,48 @@ class CallDetail(BaseModel):
 
 class HangUpBody(BaseModel):
     reason: str = Field(default="staff request", min_length=1, max_length=200)
+
+
+class TransferBody(BaseModel):
+    target: str = Field(pattern=TRANSFER_TARGET, description="E.164 number or a named queue (claims-agents)")
+    reason: str = Field(default="staff request", min_length=1, max_length=200)
+
+
+class TransferAck(BaseModel):
+    workflow_id: str
+    accepted: bool
+    status: str = Field(description="The transfer's outcome: accepted / failed / timeout / error / call_ended")
+    target: str
+    reason: str = ""
+    requested_by: str
+
+
+class OutboundCallBody(BaseModel):
+    callee: str = Field(pattern=PHONE_NUMBER, description="Who to call (E.164)")
+    agent: str = Field(default="default", pattern=AGENT_NAME)
+    caller_id: str | None = Field(default=None, pattern=PHONE_NUMBER, description="Default: claims.outbound_caller_id")
+    request_id: str | None = Field(
+        default=None,
+        pattern=REQUEST_ID,
+        description="Idempotency key: the same request id places the call once (default: a new call each time)",
+    )
+
+
+class OutboundCallAck(BaseModel):
+    workflow_id: str
+    correlation_id: str
+    callee: str
+    agent: str
+    requested_by: str
+
+
+class LiveStateView(BaseModel):
+    """What the realtime worker wrote to Redis for the call (keys expire an hour after the call)."""
+
+    workflow_id: str
+    worker: str = Field(default="", description="The realtime worker holding (or last holding) the media")
+    agent: str = Field(default="", description="The agent the media session started with")
+    media: str = Field(default="", description='"active", or "ended:<reason>"')
 
 
 class HangUpAck(BaseModel):
@@ -236,6 +289,46 @@ async def _is_running(temporal: Client, workflow_id: str) -> bool:
     return description.status == WorkflowExecutionStatus.RUNNING
 
 
+@router.post(
+    "/outbound",
+    response_model=OutboundCallAck,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Staff action: place an outbound call (a new outbound CallWorkflow)",
+)
+async def place_outbound_call(
+    body: OutboundCallBody, temporal: TemporalClientDep, settings: SettingsDep, principal: CurrentStaff
+) -> OutboundCallAck:
+    """ACS dials `callee`; its callbacks carry the correlation id chosen here. With `request_id` a
+    retried request finds the call already placed and starts nothing new."""
+    correlation_id = f"outbound-{body.request_id or uuid.uuid4().hex}"
+    workflow_id = call_workflow_id(correlation_id)
+    try:
+        await temporal.start_workflow(
+            CallWorkflow.run,
+            CallInput(
+                correlation_id=correlation_id,
+                incoming_call_context="",
+                caller=body.caller_id or settings.claims.outbound_caller_id,
+                callee=body.callee,
+                direction="outbound",
+                agent=body.agent,
+            ),
+            id=workflow_id,
+            task_queue=settings.temporal.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # that request id's call was placed and has ended: nothing new
+    return OutboundCallAck(
+        workflow_id=workflow_id,
+        correlation_id=correlation_id,
+        callee=body.callee,
+        agent=body.agent,
+        requested_by=principal.name,
+    )
+
+
 @router.get("/{workflow_id}", response_model=CallDetail, summary="One call's state and transcript")
 async def get_call(
     workflow_id: str,
@@ -285,6 +378,41 @@ async def hang_up_call(
         raise
     return HangUpAck(
         workflow_id=workflow_id, accepted=result.accepted, status=result.status, requested_by=principal.name
+    )
+
+
+@router.post(
+    "/{workflow_id}/transfer",
+    response_model=TransferAck,
+    summary="Staff action: transfer a live call to a person (the workflow's request_transfer update)",
+    responses={404: {"description": "call_not_found"}, 409: {"description": "call_not_running / transfer_rejected"}},
+)
+async def transfer_call(
+    workflow_id: str, body: TransferBody, temporal: TemporalClientDep, principal: CurrentStaff
+) -> TransferAck:
+    """Answers once ACS says how it went: `accepted` (the call is the person's now) or not (the
+    conversation goes on). Refused by the workflow (not connected, ended, a transfer in flight): 409."""
+    if not await _is_running(temporal, workflow_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running")
+    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+    try:
+        result = await handle.execute_update(
+            CallWorkflow.request_transfer,
+            TransferRequest(target=body.target, reason=body.reason, requested_by="staff"),
+        )
+    except WorkflowUpdateFailedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="transfer_rejected") from err
+    except RPCError as err:  # the workflow finished between the check and the update
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running") from err
+        raise
+    return TransferAck(
+        workflow_id=workflow_id,
+        accepted=result.accepted,
+        status=result.status,
+        target=result.target or body.target,
+        reason=result.reason,
+        requested_by=principal.name,
     )
 
 
@@ -349,3 +477,16 @@ async def live_transcript(workflow_id: str, redis: RedisDep, _: CurrentReader) -
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get(
+    "/{workflow_id}/live-state",
+    response_model=LiveStateView,
+    summary="Live session state (Redis): which realtime worker holds the call, which agent",
+    responses={404: {"description": "live_state_not_found"}, 503: {"description": "live_feed_unavailable"}},
+)
+async def live_state(workflow_id: str, redis: RedisDep, _: CurrentReader) -> LiveStateView:
+    found = await read_live_state(redis, live_call_id(workflow_id))
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="live_state_not_found")
+    return LiveStateView(workflow_id=workflow_id, worker=found.worker, agent=found.agent, media=found.media)

@@ -1,17 +1,24 @@
-"""Claims as the back office sees them: the archive's claim records and their follow-up events."""
+"""Claims as the back office sees them: the archive's claim records and their follow-up events, and
+staff actions on a claim's follow-up (a document received, an adjuster assigned: signals to its
+`ClaimFollowUpWorkflow`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import ClaimFilter, verify
 from activities.storage.records import record_to_document
-from api.auth import CurrentReader
-from api.deps import ArchiveDep
+from api.auth import CurrentReader, CurrentStaff
+from api.deps import ArchiveDep, TemporalClientDep
 from api.routes.calls import SAFE_VALUE
+from workflows.claim_follow_up import ClaimFollowUpWorkflow
+from workflows.contracts import AdjusterAssigned, ClaimFollowUpState, DocumentReceived, claim_follow_up_workflow_id
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
@@ -59,3 +66,86 @@ async def get_claim(claim_id: str, archive: ArchiveDep, _: CurrentReader) -> Cla
     if claim is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="claim_not_found")
     return _view(claim)
+
+
+# ------------------------------------------------------------------------------------ staff actions
+
+FOLLOW_UP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "claim_follow_up_not_found"},
+    409: {"description": "claim_follow_up_not_running"},
+}
+
+
+class DocumentBody(BaseModel):
+    document_id: str = Field(pattern=SAFE_VALUE)
+    kind: str = Field(default="", max_length=64)
+
+
+class AdjusterBody(BaseModel):
+    adjuster: str = Field(min_length=1, max_length=128)
+
+
+class FollowUpAck(BaseModel):
+    claim_id: str
+    follow_up_workflow_id: str
+    signal: str
+    requested_by: str
+
+
+async def _running_follow_up(temporal: Client, claim_id: str) -> WorkflowHandle[Any, ClaimFollowUpState]:
+    workflow_id = claim_follow_up_workflow_id(claim_id)
+    handle = temporal.get_workflow_handle_for(ClaimFollowUpWorkflow.run, workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="claim_follow_up_not_found") from err
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="claim_follow_up_not_running")
+    return handle
+
+
+async def _signal(send: Awaitable[None]) -> None:
+    try:
+        await send
+    except RPCError as err:  # closed between the check and the signal
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="claim_follow_up_not_running") from err
+        raise
+
+
+@router.post(
+    "/{claim_id}/documents",
+    response_model=FollowUpAck,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Staff action: a document arrived for the claim (signal to its follow-up)",
+    responses=FOLLOW_UP_RESPONSES,
+)
+async def document_received(
+    claim_id: str, body: DocumentBody, temporal: TemporalClientDep, principal: CurrentStaff
+) -> FollowUpAck:
+    handle = await _running_follow_up(temporal, claim_id)
+    document = DocumentReceived(document_id=body.document_id, kind=body.kind)
+    await _signal(handle.signal(ClaimFollowUpWorkflow.document_received, document))
+    return FollowUpAck(
+        claim_id=claim_id, follow_up_workflow_id=handle.id, signal="document_received", requested_by=principal.name
+    )
+
+
+@router.post(
+    "/{claim_id}/adjuster",
+    response_model=FollowUpAck,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Staff action: assign an adjuster to the claim (signal to its follow-up)",
+    responses=FOLLOW_UP_RESPONSES,
+)
+async def adjuster_assigned(
+    claim_id: str, body: AdjusterBody, temporal: TemporalClientDep, principal: CurrentStaff
+) -> FollowUpAck:
+    handle = await _running_follow_up(temporal, claim_id)
+    assignment = AdjusterAssigned(adjuster=body.adjuster)
+    await _signal(handle.signal(ClaimFollowUpWorkflow.adjuster_assigned, assignment))
+    return FollowUpAck(
+        claim_id=claim_id, follow_up_workflow_id=handle.id, signal="adjuster_assigned", requested_by=principal.name
+    )
