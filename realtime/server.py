@@ -38,7 +38,7 @@ from realtime.metrics import RealtimeMetrics
 from realtime.recording import upload_recording
 from realtime.session import Engines, MediaSession, SessionConfig
 from switchboard.media_token import verify_media_token
-from workflows.contracts import CallEnded, MediaAttached, call_workflow_id
+from workflows.contracts import CallEnded, MediaAttached, Turn, call_workflow_id
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,23 @@ class StarletteMediaSocket:
 
     async def send_text(self, text: str) -> None:
         await self._ws.send_text(text)
+
+
+class AgentTrackingLive:
+    """The session's live transcript, also keeping the Redis `agent` key current: a turn by another
+    agent than the last one (a handoff) updates it."""
+
+    def __init__(self, inner: LiveTranscript | None, live_state: LiveStateStore, agent: str) -> None:
+        self._inner = inner
+        self._live_state = live_state
+        self._agent = agent
+
+    def publish(self, call_id: str, turn: Turn) -> None:
+        if self._inner is not None:
+            self._inner.publish(call_id, turn)
+        if turn.agent and turn.agent != self._agent:
+            self._agent = turn.agent
+            self._live_state.agent_changed(call_id, turn.agent)
 
 
 def create_realtime_app(
@@ -145,7 +162,7 @@ def create_realtime_app(
         )
         agent = websocket.query_params.get("agent") or None
         if live_state is not None:
-            await live_state.bound(call_id, worker_id=config.worker_id, agent=agent or config.session.default_agent)
+            live_state.bound(call_id, worker_id=config.worker_id, agent=agent or config.session.default_agent)
         media_socket = StarletteMediaSocket(websocket)
         reason, last_sequence = "socket_closed", 0
         session: MediaSession | None = None
@@ -161,7 +178,9 @@ def create_realtime_app(
                     bridge=bridge,
                     actions=actions_for(workflow_id),
                     tools=tools(call_id) if tools is not None else None,
-                    live=live,
+                    live=live
+                    if live_state is None
+                    else AgentTrackingLive(live, live_state, agent or config.session.default_agent),
                     metrics=metrics,
                     config=config.session,
                     agent=agent,
@@ -195,6 +214,6 @@ def create_realtime_app(
                 )
             )
             if live_state is not None:
-                await live_state.closed(call_id, reason=reason)
+                live_state.closed(call_id, reason=reason)
 
     return app

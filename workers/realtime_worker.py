@@ -93,6 +93,7 @@ def build_app(settings: Settings) -> FastAPI:
             await stack.enter_async_context(live)
             stack.push_async_callback(redis_client.aclose)
             await stack.enter_async_context(recordings)
+            await stack.enter_async_context(live_state)
             for engine in (engines.recognizer, engines.brains):
                 close = getattr(engine, "aclose", None)
                 if close is not None:
