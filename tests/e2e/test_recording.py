@@ -3,16 +3,19 @@ uploads a stereo WAV after the socket closes, and the archived record says where
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 
-from activities.storage import LocalBlobStore, SqliteArchive, read_wav, recording_blob_name
+from activities.storage import AzureBlobStore, LocalBlobStore, SqliteArchive, read_wav, recording_blob_name
 from activities.storage.archive import default_sqlite_path
 from activities.storage.blobs import default_local_blob_path
 from switchboard.settings import Settings
 from tests.stack import LocalStack, local_stack
+from tests.storage_emulators import AzuriteEmulator, azurite, node_emulators_bin  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -51,3 +54,27 @@ async def test_a_call_is_recorded_in_stereo_and_the_archive_says_where(stack: Lo
     assert media_seconds > 0.5 and abs(duration - media_seconds) < 0.3
     agent = wav.pcm[2::4] + wav.pcm[3::4]  # the right channel holds the greeting as sent
     assert any(agent)
+
+
+async def test_a_call_is_recorded_to_azure_blob(
+    settings: Settings,
+    temporal_client: Client,
+    redis_port: int,
+    azurite: AzuriteEmulator,  # noqa: F811 - fixture
+) -> None:
+    settings.redis.url = f"redis://127.0.0.1:{redis_port}/0"
+    settings.blob.backend = "azure"
+    settings.blob.connection_string = SecretStr(azurite.connection_string)
+    settings.blob.container = f"rec{uuid.uuid4().hex[:12]}"
+    async with local_stack(settings, temporal_client) as stack:
+        call = await stack.emulator.place_call(
+            caller="+15551239002", callee="+15550009999", script=GREETING_THEN_HANG_UP
+        )
+        await call.wait_for("media_opened", timeout=15)
+        state = await stack.handle(call.call_id).result()
+
+    name = recording_blob_name(state.workflow_id)
+    assert state.recording_location == f"{azurite.blob_endpoint}/{settings.blob.container}/{name}"
+    async with AzureBlobStore.from_connection_string(azurite.connection_string, settings.blob.container) as blobs:
+        data = await blobs.get(name)
+    assert data is not None and read_wav(data).channels == 2
