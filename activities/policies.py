@@ -62,25 +62,33 @@ class PolicyRegister:
             self._seeded = True
         return conn
 
-    def _lookup(self, policy_number: str) -> tuple[str, str] | None:
+    def _lookup(self, policy_number: str) -> tuple[str, str, str] | None:
+        """The policy, by its number; failing that, the one policy with the same digits (spoken
+        letters are often misheard: "p a" comes out as "b a"; the postcode is the second factor)."""
         conn = self._connect()
         try:
-            row = conn.execute(
-                "SELECT holder_name, postcode FROM policies WHERE policy_number = ?", (policy_number,)
-            ).fetchone()
+            rows = conn.execute(
+                "SELECT policy_number, holder_name, postcode FROM policies WHERE policy_number = ?", (policy_number,)
+            ).fetchall()
+            digits = policy_number[-6:]
+            if not rows and len(digits) == 6 and digits.isdigit():
+                rows = conn.execute(
+                    "SELECT policy_number, holder_name, postcode FROM policies WHERE substr(policy_number, 3) = ?",
+                    (digits,),
+                ).fetchall()
         finally:
             conn.close()
-        return (str(row[0]), str(row[1])) if row else None
+        return (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if len(rows) == 1 else None
 
     async def verify(self, policy_number: str, postcode: str) -> VerifyIdentityResult:
         policy, code = _clean(policy_number), _clean(postcode)
         found = await asyncio.to_thread(self._lookup, policy)
         if found is None:
             return VerifyIdentityResult(verified=False, policy_number=policy, reason="unknown policy")
-        holder, expected = found
+        number, holder, expected = found
         if code != expected:
             return VerifyIdentityResult(verified=False, policy_number=policy, reason="postcode does not match")
-        return VerifyIdentityResult(verified=True, policy_number=policy, holder_name=holder)
+        return VerifyIdentityResult(verified=True, policy_number=number, holder_name=holder)
 
 
 class PolicyActivities:

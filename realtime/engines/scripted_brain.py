@@ -506,6 +506,14 @@ AUTH_QUESTIONS: dict[AuthStep, str] = {
 }
 
 
+@cache
+def postcode_grammar() -> Grammar:
+    """Digits only: a postcode read out digit by digit ("six two seven zero four")."""
+    digits = " | ".join(w for w in grammars.DIGIT_WORDS if w != "oh")
+    jsgf = grammars._jsgf("postcode", "<digit>+", {"digit": digits})  # noqa: SLF001 - the shared JSGF layout
+    return Grammar(name="postcode", jsgf=jsgf, phrases=("six two seven zero four",))
+
+
 class AuthenticationBrain:
     """The entry agent: policy number, then the postcode on the policy (both digit grammars), checked
     by the durable `verify_identity` tool. Verified: a short line and `HandoffRequested` to intake.
@@ -541,8 +549,10 @@ class AuthenticationBrain:
         self._last_prompt = AUTH_QUESTIONS[AuthStep.POLICY]
 
     def expected_grammar(self) -> Grammar | None:
-        if self.step in (AuthStep.POLICY, AuthStep.POSTCODE):
+        if self.step is AuthStep.POLICY:
             return grammars.digits_grammar()
+        if self.step is AuthStep.POSTCODE:
+            return postcode_grammar()
         return None
 
     def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
@@ -569,8 +579,8 @@ class AuthenticationBrain:
             self.policy_number = policy
             self._reprompts = 0
             return _speak(self._ask(AuthStep.POSTCODE, f"Thanks, I have {grammars.spoken_digits(policy)}. "))
-        postcode = grammars.normalize_digits(text)
-        if not postcode.isdigit():
+        postcode = "".join(ch for ch in grammars.normalize_digits(text) if ch.isdigit())
+        if len(postcode) < 3:
             return _speak(self._reprompt(AuthStep.POSTCODE))
         return self._verify(postcode)
 

@@ -4,7 +4,8 @@ Opens the turn in the conversation, brackets the answer with `AgentResponseStart
 `AgentResponseEndedFrame`, and forwards text deltas. Actions the brain asks for (end the call,
 transfer) are pushed after the answer's end, so the pacer lets them through only once the words
 before them have played. A handoff is decided by the workflow; when accepted, the new agent's brain
-takes over and greets. Tools run inside the brain through the `ToolRunner` it was built with; the
+takes over and announces itself in the same answer (one turn); when refused, the caller is told.
+Tools run inside the brain through the `ToolRunner` it was built with; the
 `ToolCallRequested` event is only observed here. Cancelling this processor's work is barge-in.
 """
 
@@ -101,6 +102,17 @@ class BrainProcessor(FrameProcessor):
         response_id = self._conversation.begin_turn(caller_text)
         await self.push_frame(AgentResponseStartedFrame(response_id=response_id, at=time.monotonic()))
         after: list[Frame] = []
+        handoff = await self._stream(events, response_id, after)
+        if handoff is not None:
+            # The next agent's announcement (or the refusal) is part of the same answer: one turn.
+            await self._stream(await self._hand_off(handoff), response_id, after)
+        await self.push_frame(AgentResponseEndedFrame(response_id=response_id))
+        for frame in after:
+            await self.push_frame(frame)
+
+    async def _stream(
+        self, events: AsyncIterator[BrainEvent], response_id: int, after: list[Frame]
+    ) -> HandoffRequested | None:
         handoff: HandoffRequested | None = None
         async with closing_stream(events) as stream:
             async for event in stream:
@@ -117,13 +129,10 @@ class BrainProcessor(FrameProcessor):
                     )
                 elif isinstance(event, HandoffRequested):
                     handoff = event
-        await self.push_frame(AgentResponseEndedFrame(response_id=response_id))
-        for frame in after:
-            await self.push_frame(frame)
-        if handoff is not None:
-            await self._hand_off(handoff)
+        return handoff
 
-    async def _hand_off(self, request: HandoffRequested) -> None:
+    async def _hand_off(self, request: HandoffRequested) -> AsyncIterator[BrainEvent]:
+        """Ask the workflow; accepted: the new agent's brain announces itself, else the caller is told."""
         decision = await self._actions.handoff(target_agent=request.target_agent, reason=request.reason)
         if not decision.accepted:
             logger.info(
@@ -132,13 +141,12 @@ class BrainProcessor(FrameProcessor):
                 request.target_agent,
                 decision.detail,
             )
-            await self._answer("", self._refusal("handoff_refused", request.target_agent, HANDOFF_REFUSED_LINE))
-            return
+            return self._refusal("handoff_refused", request.target_agent, HANDOFF_REFUSED_LINE)
         self._conversation.agent = request.target_agent
         self._brain = self._brains.new_brain(
             call_id=self._conversation.call_id, agent=request.target_agent, tools=self._tools
         )
-        await self._answer("", self._brain.greet(self._conversation.context()))
+        return self._brain.greet(self._conversation.context())
 
     async def _transfer_refused(self, detail: str) -> None:
         await self.queue_frame(TransferRefusedFrame(detail=detail))
