@@ -544,6 +544,7 @@ class AuthenticationBrain:
         self.step = AuthStep.POLICY
         self.policy_number: str | None = None
         self.identity: Identity | None = None
+        self._resume: AuthStep | None = None
         self._attempts = 0
         self._reprompts = 0
         self._last_prompt = AUTH_QUESTIONS[AuthStep.POLICY]
@@ -594,12 +595,17 @@ class AuthenticationBrain:
         )
 
     def transfer_refused(self, detail: str) -> AsyncGenerator[BrainEvent, None]:
-        return _speak(
-            _Reply(
-                "I'm sorry, nobody is available to take your call right now. Please call back later. Goodbye.",
-                [EndCallRequested(reason="transfer failed")],
+        """The transfer did not happen: say so and ask the open question again (or end the call)."""
+        step, self._resume = self._resume, None
+        if step not in (AuthStep.POLICY, AuthStep.POSTCODE):
+            return _speak(
+                _Reply(
+                    "I'm sorry, nobody is available to take your call right now. Please call back later. Goodbye.",
+                    [EndCallRequested(reason="transfer failed")],
+                )
             )
-        )
+        self._reprompts = 0
+        return _speak(self._ask(step, "I'm sorry, I couldn't reach a person just now. Let's carry on. "))
 
     # ------------------------------------------------------------ steps
 
@@ -618,6 +624,7 @@ class AuthenticationBrain:
         return _Reply(f"Sorry, I didn't catch that. {AUTH_QUESTIONS[step]}")
 
     def _transfer(self, text: str, reason: str) -> _Reply:
+        self._resume = self.step
         self.step = AuthStep.DONE
         self._last_prompt = text
         return _Reply(text, [TransferRequested(target=self._transfer_target, reason=reason)])
