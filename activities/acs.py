@@ -51,9 +51,10 @@ class AcsEndpoints:
         token = issue_media_token(correlation_id, secret=self.token_secret, ttl_seconds=self.token_ttl_seconds)
         return f"{self.callback_base_url.rstrip('/')}/api/acs/callbacks/{quote(correlation_id)}?token={token}"
 
-    def transport_url(self, correlation_id: str) -> str:
+    def transport_url(self, correlation_id: str, *, agent: str = "") -> str:
         token = issue_media_token(correlation_id, secret=self.token_secret, ttl_seconds=self.token_ttl_seconds)
-        return f"{self.media_base_url.rstrip('/')}/media/{quote(correlation_id)}?token={token}"
+        url = f"{self.media_base_url.rstrip('/')}/media/{quote(correlation_id)}?token={token}"
+        return f"{url}&agent={quote(agent)}" if agent else url
 
 
 def _acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
@@ -142,7 +143,7 @@ class AcsActivities:
     async def place_call(self, request: PlaceCallInput) -> PlaceCallResult:
         """An outbound call with media streaming to the realtime worker; ACS callbacks reach the
         workflow through the correlation id in the callback URL."""
-        media = self._media_streaming(self._endpoints.transport_url(request.correlation_id))
+        media = self._media_streaming(self._endpoints.transport_url(request.correlation_id, agent=request.agent))
         try:
             properties = await self._client.create_call(
                 PhoneNumberIdentifier(request.target),

@@ -160,6 +160,7 @@ class CallWorkflow:
                     target=self._call.callee,
                     source_caller_id=self._call.caller,
                     operation_context=f"place:{self._state.workflow_id}",
+                    agent=self._call.agent,
                 ),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=ACS_CALL_RETRY,
@@ -268,9 +269,16 @@ class CallWorkflow:
         if turn.sequence in self._turn_sequences:
             return
         self._turn_sequences.add(turn.sequence)
-        if turn.agent and not self._state.turns and not self._state.handoffs and workflow.patched("first-agent"):
-            # The realtime worker says which agent greeted (its deployment's entry agent): handoffs
-            # are judged from that one.
+        if (
+            turn.agent
+            and self._call.direction == "inbound"
+            and not self._state.turns
+            and not self._state.handoffs
+            and workflow.patched("first-agent")
+        ):
+            # An inbound call is greeted by the realtime worker's entry agent, which the workflow
+            # learns from the first turn; handoffs are judged from that one. An outbound call opens
+            # with the agent the workflow chose (passed in the transport URL).
             self._state.current_agent = turn.agent
         self._state.turns.append(turn)
         self._state.turns.sort(key=lambda t: t.sequence)

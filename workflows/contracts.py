@@ -268,6 +268,8 @@ class PlaceCallInput:
     target: str
     source_caller_id: str = ""
     operation_context: str = ""
+    # The agent the realtime worker should open the call with (an outbound follow-up agent).
+    agent: str = ""
 
 
 @dataclass
