@@ -49,7 +49,9 @@ def test_adding_an_agent_is_adding_a_file_and_an_edge(agents_dir: Path) -> None:
     (agents_dir / "definitions" / "glass.yaml").write_text("name: glass\ninstructions: Windscreen claims.\n")
     scenario_file = agents_dir / "scenario.yaml"
     scenario_file.write_text(
-        scenario_file.read_text().replace("default: [claims-specialist, support]", "default: [claims-specialist, support, glass]")
+        scenario_file.read_text().replace(
+            "default: [claims-specialist, support]", "default: [claims-specialist, support, glass]"
+        )
     )
     assert load_scenario(agents_dir).allows("default", "glass")
 
