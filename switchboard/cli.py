@@ -25,11 +25,12 @@ def _answer(text: str) -> list[dict[str, Any]]:
     return [{"wait_agent_done": {"quiet_ms": 600, "timeout": 30}}, {"say": text}]
 
 
-# A first notice of loss, answered the way a caller would; one answer barges in on the agent's
-# read-back of the claim details (the caller says "yes" before the question is finished).
+# A first notice of loss as a caller answers it: authentication (policy number, postcode), then the
+# claims intake agent; one answer barges in on the agent's read-back of the claim details (the
+# caller says "yes" before the question is finished).
 DEMO_SCRIPT: list[dict[str, Any]] = [
-    *_answer("my name is Jane Doe"),
     *_answer("p a one two three four five six"),
+    *_answer("six two seven zero four"),
     *_answer("march third"),
     *_answer("on main street in springfield"),
     *_answer("a truck ran a red light and hit my car"),

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from activities.storage import build_blob_store
+from agents.config import load_scenario
 from realtime.actions import WorkflowCallActions
 from realtime.bridge import PendingSignal, SignalQueue
 from realtime.engines.factory import build_engines
@@ -56,8 +57,13 @@ class LazyTemporal:
 
 
 def session_config(settings: Settings) -> SessionConfig:
+    """Calls start with the scenario's entry agent (unless the transport URL names another)."""
     rate = 24000 if settings.acs.audio_format == "pcm24KMono" else 16000
-    return SessionConfig(carrier_rate=rate, recording_max_seconds=settings.realtime.recording_max_seconds)
+    return SessionConfig(
+        carrier_rate=rate,
+        recording_max_seconds=settings.realtime.recording_max_seconds,
+        default_agent=load_scenario(settings.agents.config_dir).entry,
+    )
 
 
 def build_app(settings: Settings) -> FastAPI:

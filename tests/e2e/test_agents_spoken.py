@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-import workers.realtime_worker as realtime_worker
-from realtime.session import SessionConfig
 from switchboard.cli import _answer
 from switchboard.settings import Settings
 from tests.e2e.test_spoken_fnol import claims_of
@@ -36,18 +34,9 @@ AUTHENTICATED_FNOL: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-async def stack(
-    settings: Settings, temporal_client: Client, redis_port: int, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[LocalStack]:
+async def stack(settings: Settings, temporal_client: Client, redis_port: int) -> AsyncIterator[LocalStack]:
     settings.redis.url = f"redis://127.0.0.1:{redis_port}/0"
-    # This realtime worker's calls start with the scenario's entry agent.
-    base = realtime_worker.session_config
-
-    def with_entry_agent(s: Settings) -> SessionConfig:
-        config = base(s)
-        return SessionConfig(carrier_rate=config.carrier_rate, default_agent="authentication")
-
-    monkeypatch.setattr(realtime_worker, "session_config", with_entry_agent)
+    # The realtime worker starts calls with the scenario's entry agent: authentication.
     async with local_stack(settings, temporal_client) as running:
         yield running
 

@@ -50,7 +50,7 @@ async def test_spoken_fnol_call_files_one_claim_with_a_barge_in(stack: LocalStac
 
     assert state.status == CallStatus.COMPLETED
     assert state.claim_id.startswith("CLM-"), [t.agent_text for t in state.turns]
-    assert [t.name for t in state.tool_calls] == ["file_claim"]
+    assert [t.name for t in state.tool_calls] == ["verify_identity", "file_claim"]
     assert len(await claims_of(stack.settings, state.workflow_id)) == 1
     spoken_claim = " ".join(ch for ch in state.claim_id if ch.isalnum())
     assert any(spoken_claim in turn.agent_text for turn in state.turns)  # the id was read back

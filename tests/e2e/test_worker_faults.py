@@ -18,8 +18,13 @@ from workflows.contracts import CallStatus
 
 pytestmark = pytest.mark.e2e
 
-# The greeting and four answers, then the caller hangs up (all of it while the worker is dead).
-FOUR_ANSWERS_THEN_HANG_UP = [*DEMO_SCRIPT[:8], {"wait_agent_done": {"quiet_ms": 800, "timeout": 30}}, {"hang_up": True}]
+# The greeting, the two authentication answers (identity check and handoff run as workflow updates),
+# then three intake answers and the hang-up, all of them while the Temporal worker is dead.
+FIVE_ANSWERS_THEN_HANG_UP = [
+    *DEMO_SCRIPT[:10],
+    {"wait_agent_done": {"quiet_ms": 800, "timeout": 30}},
+    {"hang_up": True},
+]
 
 
 @pytest.fixture
@@ -31,11 +36,11 @@ async def stack(settings: Settings, temporal_client: Client, redis_port: int) ->
 
 async def test_killing_the_temporal_worker_mid_call_loses_no_turn_and_no_audio(stack: LocalStack) -> None:
     call = await stack.emulator.place_call(
-        caller="+15551230020", callee="+15550009999", script=FOUR_ANSWERS_THEN_HANG_UP
+        caller="+15551230020", callee="+15550009999", script=FIVE_ANSWERS_THEN_HANG_UP
     )
     handle = stack.handle(call.call_id)
     async with asyncio.timeout(60):
-        while len((await handle.query(CallWorkflow.state)).turns) < 2:
+        while len((await handle.query(CallWorkflow.state)).turns) < 3:
             await asyncio.sleep(0.2)
 
     await stack.kill_worker()
@@ -50,5 +55,5 @@ async def test_killing_the_temporal_worker_mid_call_loses_no_turn_and_no_audio(s
     assert state.status == CallStatus.COMPLETED
     sequences = [turn.sequence for turn in state.turns]
     assert sequences == list(range(1, len(sequences) + 1))
-    assert len(sequences) == 5  # greeting + four answers, each exactly once
+    assert len(sequences) == 6  # greeting + five answers, each exactly once
     assert all(turn.caller_text for turn in state.turns[1:])
