@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from realtime.engines.base import BrainFactory, Engines, Recognizer, Synthesizer
 from switchboard.settings import Settings
 
+if TYPE_CHECKING:
+    from realtime.engines.openai_brain import AgentProfile
+
 __all__ = ["Engines", "build_engines", "synthesis_rate"]
+
 
 def synthesis_rate(settings: Settings) -> int:
     """Synthesise at the rate ACS streams, so no resampling is needed on the way out."""
     return 24000 if settings.acs.audio_format == "pcm24KMono" else 16000
+
+
+def agent_profiles(settings: Settings) -> dict[str, AgentProfile]:
+    """Per-agent routes for the OpenAI brain from the agents' YAML: instructions, business tools,
+    handoff targets, and the conversation model (an Azure deployment name), so a cheaper model can
+    serve a simple agent. Agents without a conversation model use `llm.model`."""
+    from agents.config import load_scenario
+    from realtime.engines.openai_brain import BUSINESS_TOOL_SPECS, AgentProfile
+
+    scenario = load_scenario(settings.agents.config_dir)
+    return {
+        name: AgentProfile(
+            instructions=agent.instructions,
+            model=agent.models.get("conversation"),
+            tools=tuple(BUSINESS_TOOL_SPECS[tool] for tool in agent.tools),
+            handoff_targets=scenario.handoffs.get(name, ()),
+            transfer_target=agent.transfer_target,
+        )
+        for name, agent in scenario.agents.items()
+    }
 
 
 def build_engines(settings: Settings) -> Engines:
@@ -38,7 +64,7 @@ def build_engines(settings: Settings) -> Engines:
     if settings.llm.brain == "openai":
         from realtime.engines.openai_brain import OpenAIBrainFactory
 
-        brain_factory = OpenAIBrainFactory.from_settings(settings.llm)
+        brain_factory = OpenAIBrainFactory.from_settings(settings.llm, agents=agent_profiles(settings))
     else:
         from realtime.engines.scripted_brain import ScriptedBrainFactory
 

@@ -83,6 +83,20 @@ FILE_CLAIM_TOOL_SPEC = function_tool(
     },
     ["caller_name", "policy_number", "date_of_loss", "description"],
 )
+VERIFY_IDENTITY_TOOL_SPEC = function_tool(
+    "verify_identity",
+    "Check the caller's identity against the policy register. Returns verified (true or false).",
+    {
+        "policy_number": {"type": "string", "description": "two letters and six digits"},
+        "postcode": {"type": "string", "description": "the postcode on the policy, digits"},
+    },
+    ["policy_number", "postcode"],
+)
+# Business tools an agent's YAML may name, by name.
+BUSINESS_TOOL_SPECS: dict[str, dict[str, Any]] = {
+    "file_claim": FILE_CLAIM_TOOL_SPEC,
+    "verify_identity": VERIFY_IDENTITY_TOOL_SPEC,
+}
 CONTROL_TOOL_SPECS = [
     function_tool(
         HANDOFF_TOOL,

@@ -93,3 +93,21 @@ async def test_fake_brain_greets_answers_runs_its_tool_and_ends() -> None:
     assert isinstance(first[0], ToolCallRequested) and tools.calls == ["file_claim"]
     second = [e async for e in brain.respond("bye", ctx)]
     assert isinstance(second[-1], EndCallRequested)
+
+
+async def test_each_agent_routes_to_the_model_its_yaml_names() -> None:
+    from emulators.openai_server import OpenAIServer, Reply
+    from realtime.engines.base import BrainContext
+
+    async with OpenAIServer(script=[Reply(content="Hello."), Reply(content="Hi.")]) as srv:
+        settings = Settings(llm=LlmSettings(brain="openai", base_url=srv.base_url, model="fallback-model"))
+        engines = build_engines(settings)
+        for agent in ("claims-specialist", "authentication"):
+            brain = engines.brains.new_brain(call_id="c1", agent=agent, tools=Tools())
+            async for _ in brain.greet(BrainContext(call_id="c1", agent=agent)):
+                pass
+        await engines.brains.aclose()  # type: ignore[attr-defined]
+    # claims-specialist.yaml routes to gpt-4o, authentication.yaml to the cheaper gpt-4o-mini.
+    assert [r.body["model"] for r in srv.requests] == ["gpt-4o", "gpt-4o-mini"]
+    tools = {t["function"]["name"] for t in srv.requests[1].body["tools"]}
+    assert "verify_identity" in tools and "file_claim" not in tools
