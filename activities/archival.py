@@ -6,8 +6,18 @@ from dataclasses import asdict
 
 from temporalio import activity
 
-from activities.storage import CallArchive, call_record_from_state
+from activities.storage import CallArchive, CallRecord, call_record_from_state
 from workflows.contracts import ArchiveCallResult, CallState
+
+
+def archive_record(state: CallState, *, redact_pii: bool = False) -> CallRecord:
+    """The sealed record the archive keeps for a call's final state (what `archive_call` writes)."""
+    return call_record_from_state(
+        state,
+        tool_calls=[asdict(call) for call in state.tool_calls],
+        recording_location=state.recording_location,
+        redact_pii=redact_pii,
+    )
 
 
 class ArchiveActivities:
@@ -17,13 +27,7 @@ class ArchiveActivities:
 
     @activity.defn(name="archive_call")
     async def archive_call(self, state: CallState) -> ArchiveCallResult:
-        record = call_record_from_state(
-            state,
-            tool_calls=[asdict(call) for call in state.tool_calls],
-            recording_location=state.recording_location,
-            redact_pii=self._redact_pii,
-        )
-        stored = await self._archive.upsert(record)
+        stored = await self._archive.upsert(archive_record(state, redact_pii=self._redact_pii))
         activity.logger.info("archived %s (%s, %s)", state.workflow_id, stored.outcome, stored.content_hash[:12])
         return ArchiveCallResult(
             workflow_id=state.workflow_id, content_hash=stored.content_hash, outcome=str(stored.outcome)

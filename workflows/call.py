@@ -201,8 +201,10 @@ class CallWorkflow:
     async def _finish(self, status: CallStatus, *, reason: str) -> CallState:
         self._state.end_reason = self._state.end_reason or reason
         self._state.ended_at = self._state.ended_at or workflow.now().isoformat()
-        if self._state.media_active and workflow.patched("await-media-end"):
-            # The worker's `call_ended` carries the recording's location: give it a moment to arrive.
+        media_expected = self._connected and not self._state.media_ended_reason
+        if media_expected and workflow.patched("await-media-end"):
+            # The realtime worker's last turns and its `call_ended` (with the recording's location)
+            # may still be on their way, even when `media_attached` itself has not arrived yet.
             await self._wait(lambda: not self._state.media_active, MEDIA_END_GRACE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._set_status(status)

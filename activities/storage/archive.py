@@ -48,6 +48,7 @@ import functools
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -252,12 +253,25 @@ class SqliteArchive(_ArchiveBase):
 
     # -- plumbing (worker thread) --
 
+    @staticmethod
+    def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+        """Switch to WAL. The switch needs the file to itself and SQLite answers "locked" at once
+        (the busy timeout does not apply) while another connection opens the same new file."""
+        for attempt in range(attempts):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02)
+
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions, each write is an explicit BEGIN IMMEDIATE.
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._enable_wal(conn)
         # FULL: a committed archive write survives power loss, not only a process crash.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN IMMEDIATE")

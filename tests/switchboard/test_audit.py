@@ -16,7 +16,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.storage import SqliteArchive, UpsertOutcome, call_record_from_state
+from activities.archival import archive_record
+from activities.storage import SqliteArchive, UpsertOutcome
 from activities.storage.archive import CallFilter, default_sqlite_path
 from switchboard.settings import DEV_API_KEYS, Settings
 from tests.stack import LocalStack, local_stack
@@ -134,7 +135,7 @@ async def test_api_exports_replays_and_verifies_a_finished_call_and_catches_tamp
 
     # Archiving the same call again changes nothing: one record, one hash.
     async with SqliteArchive(default_sqlite_path(stack.settings)) as archive:
-        again = await archive.upsert(call_record_from_state(state))
+        again = await archive.upsert(archive_record(state))
         assert again.outcome == UpsertOutcome.UNCHANGED and again.content_hash == state.archive_hash
         assert [r.workflow_id for r in await archive.list(CallFilter(caller="+15551239001"))] == [workflow_id]
 
