@@ -180,5 +180,6 @@ async def test_follow_up_survives_a_worker_kill_and_continues_as_new(
     assert final.reminders_sent >= 3 and final.documents == ["estimate"]
     assert not final.follow_up_calls  # documents were in: notifications only
     recorded = await claim_events(settings, claim_id)
-    assert recorded[:2] == ["opened", "document_received"] and recorded[-1] == "closed"
+    # The document signal may be handled before the run records "opened" (both in the first task).
+    assert sorted(recorded[:2]) == ["document_received", "opened"] and recorded[-1] == "closed"
     assert recorded.count("reminder") == final.reminders_sent
