@@ -37,6 +37,7 @@ from realtime.live_state import LiveStateStore
 from realtime.metrics import RealtimeMetrics
 from realtime.recording import upload_recording
 from realtime.session import Engines, MediaSession, SessionConfig
+from realtime.watchdog import MediaSessionRegistry
 from switchboard.media_token import verify_media_token
 from workflows.contracts import CallEnded, MediaAttached, Turn, call_workflow_id
 
@@ -107,13 +108,15 @@ def create_realtime_app(
     metrics: RealtimeMetrics | None = None,
     recordings: BlobStore | None = None,
     live_state: LiveStateStore | None = None,
+    held_sessions: MediaSessionRegistry | None = None,
 ) -> FastAPI:
     """The worker's app. Without `engines` the media socket is bound and drained (no conversation),
     which is what a worker without speech engines configured can do.
 
     With `recordings`, each call's stereo recording is uploaded there after its socket closes and
     its location goes to the workflow with `call_ended`. With `live_state`, the worker records in
-    Redis which worker holds the call and its agent, on bind and on close."""
+    Redis which worker holds the call and its agent, on bind and on close. With `held_sessions`,
+    each session is registered while open, for the media watchdog activity (`realtime.watchdog`)."""
     metrics = metrics or RealtimeMetrics()
     actions_for = actions or RefusingCallActions
 
@@ -152,6 +155,8 @@ def create_realtime_app(
         bridge = signals.for_call(workflow_id)
         session_id = uuid.uuid4().hex
         app.state.active_calls.add(call_id)
+        if held_sessions is not None:
+            held_sessions.opened(session_id)
         bridge.media_attached(
             MediaAttached(
                 worker_id=config.worker_id,
@@ -215,5 +220,7 @@ def create_realtime_app(
             )
             if live_state is not None:
                 live_state.closed(call_id, reason=reason)
+            if held_sessions is not None:
+                held_sessions.closed(session_id, reason)
 
     return app

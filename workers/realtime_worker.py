@@ -25,6 +25,7 @@ from realtime.live import RedisLiveTranscript
 from realtime.live_state import RedisLiveState
 from realtime.server import RealtimeConfig, create_realtime_app
 from realtime.session import SessionConfig
+from realtime.watchdog import MediaSessionRegistry, MediaWatchdog, WatchdogWorker, media_task_queue
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 
@@ -46,6 +47,10 @@ class LazyTemporal:
             )
         return self._client
 
+    async def connect_for_worker(self) -> Client:
+        """A connected client for the media watchdog's worker (workers cannot use lazy clients)."""
+        return await Client.connect(self._settings.temporal.address, namespace=self._settings.temporal.namespace)
+
     async def signal(self, signal: PendingSignal) -> None:
         client = await self.client()
         await client.get_workflow_handle(signal.workflow_id).signal(signal.name, signal.payload)
@@ -62,7 +67,7 @@ def session_config(settings: Settings) -> SessionConfig:
     return SessionConfig(
         carrier_rate=rate,
         recording_max_seconds=settings.realtime.recording_max_seconds,
-        default_agent=load_scenario(settings.agents.config_dir).entry,
+        default_agent=load_scenario(settings.agents.config_dir, scenario=settings.agents.scenario).entry,
     )
 
 
@@ -76,9 +81,10 @@ def build_app(settings: Settings) -> FastAPI:
     recordings = build_blob_store(settings)
     config = RealtimeConfig(
         media_token_secret=settings.acs.media_token_secret.get_secret_value(),
-        task_queue=settings.temporal.task_queue,
         session=session_config(settings),
     )
+    config.task_queue = media_task_queue(settings.temporal.task_queue, config.worker_id)
+    held_sessions = MediaSessionRegistry()
     app = create_realtime_app(
         config,
         signals,
@@ -87,7 +93,9 @@ def build_app(settings: Settings) -> FastAPI:
         live=live,
         recordings=recordings,
         live_state=live_state,
+        held_sessions=held_sessions,
     )
+    app.state.worker_id = config.worker_id
     inner_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -100,6 +108,10 @@ def build_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(redis_client.aclose)
             await stack.enter_async_context(recordings)
             await stack.enter_async_context(live_state)
+            watchdog = WatchdogWorker(
+                temporal.connect_for_worker, task_queue=config.task_queue, watchdog=MediaWatchdog(held_sessions)
+            )
+            await stack.enter_async_context(watchdog)
             for engine in (engines.recognizer, engines.brains):
                 close = getattr(engine, "aclose", None)
                 if close is not None:

@@ -117,6 +117,11 @@ def stack_env(settings: Settings) -> dict[str, str]:
         "SWITCHBOARD_REALTIME__HOST": settings.realtime.host,
         "SWITCHBOARD_REALTIME__PORT": str(settings.realtime.port),
         "SWITCHBOARD_REDIS__URL": settings.redis.url,
+        "SWITCHBOARD_REALTIME__WATCHDOG_HEARTBEAT_TIMEOUT_SECONDS": str(
+            settings.realtime.watchdog_heartbeat_timeout_seconds
+        ),
+        "SWITCHBOARD_REALTIME__RECOVERY_ACTION": settings.realtime.recovery_action,
+        **({"SWITCHBOARD_AGENTS__SCENARIO": settings.agents.scenario} if settings.agents.scenario else {}),
     }
 
 
