@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from activities.storage.errors import RecordSchemaError
 from workflows.contracts import CallState, Turn
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Fields covered by the content hash, per schema version. Literal on purpose: adding a dataclass field
 # must come with a schema bump, not silently change what version 1 hashes.
@@ -59,9 +59,12 @@ _CALL_FIELDS: dict[int, frozenset[str]] = {
         }
     )
 }
+# Version 2: the post-call summary and, for a call whose media worker died, how it was recovered.
+_CALL_FIELDS[2] = _CALL_FIELDS[1] | {"summary", "recovery"}
 _TURN_FIELDS: dict[int, frozenset[str]] = {
     1: frozenset({"sequence", "caller_text", "agent_text", "agent", "interrupted", "started_at", "timings"})
 }
+_TURN_FIELDS[2] = _TURN_FIELDS[1]
 _CLAIM_FIELDS: dict[int, frozenset[str]] = {
     1: frozenset(
         {
@@ -77,6 +80,7 @@ _CLAIM_FIELDS: dict[int, frozenset[str]] = {
         }
     )
 }
+_CLAIM_FIELDS[2] = _CLAIM_FIELDS[1]
 
 
 @dataclass
@@ -120,6 +124,10 @@ class CallRecord:
     recording_location: str = ""
     # True when transcripts and tool-call strings were PII-redacted before archival.
     redacted: bool = False
+    # The post-call summary (schema 2).
+    summary: str = ""
+    # How the call was recovered when its media worker died (`RecoveryRecord` fields); {} otherwise.
+    recovery: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     content_hash: str = ""
 
@@ -343,6 +351,8 @@ def call_record_from_state(
         tool_calls=[_normalise(dict(call)) for call in tool_calls],
         claim_id=state.claim_id,
         recording_location=recording_location,
+        summary=state.summary.text if state.summary is not None else "",
+        recovery=_normalise(asdict(state.recovery)) if state.recovery is not None else {},
     )
     if redact_pii:
         record = redact_record(record)
@@ -389,5 +399,6 @@ def redact_record(record: CallRecord) -> CallRecord:
             for turn in record.turns
         ],
         tool_calls=[_redact_value(call) for call in record.tool_calls],
+        summary=redact_text(record.summary),
         redacted=True,
     )

@@ -62,3 +62,7 @@ async def test_authentication_hands_off_to_intake_which_files_one_claim(stack: L
     assert {t.agent for t in state.turns} >= {"authentication", "default"}
     spoken_claim = " ".join(ch for ch in state.claim_id if ch.isalnum())
     assert any(spoken_claim in text and "goodbye" in text for text in said), said
+    # The post-call summary (offline summariser) states what the workflow recorded, and is archived.
+    assert state.summary is not None and state.summary.engine == "local"
+    assert f"Claim {state.claim_id} filed" in state.summary.text
+    assert "Handled by authentication then default" in state.summary.text

@@ -74,6 +74,7 @@ async def test_a_whole_call_completes_with_state_search_attributes_and_archive(s
         record = await archive.get(state.workflow_id)
     assert record is not None and verify(record) and record.content_hash == state.archive_hash
     assert [turn.sequence for turn in record.turns] == [turn.sequence for turn in state.turns]
+    assert state.summary is not None and record.summary == state.summary.text != ""
 
 
 async def test_incoming_call_delivered_three_times_makes_one_workflow_and_one_answer(stack: LocalStack) -> None:

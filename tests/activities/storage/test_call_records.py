@@ -170,10 +170,28 @@ def test_the_hash_of_a_fixed_record_is_pinned() -> None:
         status="completed",
         started_at="2026-01-01T00:00:00.000000+00:00",
         turns=[TurnRecord(sequence=1, caller_text="hi", agent_text="hello", agent="a", timings={"x_ms": 1.5})],
+        schema_version=1,
+        summary="not part of a version 1 record",
     )
 
     assert canonical_json(_hashed_payload(record)).decode() == PINNED_CANONICAL
     assert content_hash(record) == hashlib.sha256(PINNED_CANONICAL.encode()).hexdigest() == PINNED_HASH
+
+
+def test_version_2_hashes_the_summary_and_the_recovery_too() -> None:
+    record = CallRecord(
+        workflow_id="call-pinned",
+        correlation_id="pinned",
+        status="recovered",
+        summary="Inbound call.",
+        recovery={"cause": "heartbeat_timeout", "outcome": "transferred"},
+    )
+    assert record.schema_version == 2
+    canonical = canonical_json(_hashed_payload(record)).decode()
+    assert canonical == PINNED_CANONICAL_V2
+    assert verify(seal(record))
+    assert not verify(dataclasses.replace(seal(record), summary="Something else."))
+    assert not verify(dataclasses.replace(seal(record), recovery={"cause": "heartbeat_timeout", "outcome": "hung_up"}))
 
 
 # What an auditor recomputes by hand: the record's fields, keys sorted, no whitespace, SHA-256.
@@ -185,6 +203,13 @@ PINNED_CANONICAL = (
     '"started_at":"","timings":{"x_ms":1.5}}],"workflow_id":"call-pinned"}'
 )
 PINNED_HASH = "1cae74a3e428822afd4c72ac4f1663d59056284aa665414e86dab9357acacb6a"
+PINNED_CANONICAL_V2 = (
+    '{"agents":[],"answered_at":"","callee":"","caller":"","claim_id":"","correlation_id":"pinned",'
+    '"direction":"inbound","end_reason":"","ended_at":"","failure":"","recording_location":"",'
+    '"recovery":{"cause":"heartbeat_timeout","outcome":"transferred"},"redacted":false,"schema_version":2,'
+    '"started_at":"","status":"recovered","summary":"Inbound call.","tool_calls":[],"turns":[],'
+    '"workflow_id":"call-pinned"}'
+)
 
 
 def test_an_unknown_schema_version_cannot_be_hashed_or_verified() -> None:
