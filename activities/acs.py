@@ -16,6 +16,7 @@ from azure.communication.callautomation import (
     MediaStreamingOptions,
     PhoneNumberIdentifier,
     StreamingTransportType,
+    TextSource,
 )
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -29,6 +30,7 @@ from workflows.contracts import (
     HangUpCallInput,
     PlaceCallInput,
     PlaceCallResult,
+    PlayTextInput,
     TransferCallInput,
     TransferCallResult,
 )
@@ -160,3 +162,17 @@ class AcsActivities:
         return PlaceCallResult(
             call_connection_id=properties.call_connection_id or "", server_call_id=properties.server_call_id or ""
         )
+
+    @activity.defn(name="play_text")
+    async def play_text(self, request: PlayTextInput) -> None:
+        """Speak a line to everyone on the call through ACS itself (its own text-to-speech), for
+        when our media worker cannot: PlayCompleted / PlayFailed arrive later with the operation
+        context."""
+        connection = self._client.get_call_connection(request.call_connection_id)
+        source = TextSource(text=request.text, voice_name=request.voice or None)
+        try:
+            await connection.play_media(source, play_to="all", operation_context=request.operation_context)
+        except ResourceNotFoundError as err:
+            raise ApplicationError("call is gone", type="CallNotFound", non_retryable=True) from err
+        except HttpResponseError as err:
+            raise _acs_failure(err, failure_type="PlayFailed") from err

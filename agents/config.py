@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 DEFAULT_DIR = Path(__file__).parent
-KNOWN_TOOLS = frozenset({"file_claim", "verify_identity"})
+KNOWN_TOOLS = frozenset({"file_claim", "verify_identity", "find_slots", "book_appointment"})
 MODEL_TASKS = frozenset({"conversation", "summary", "extraction"})
 
 

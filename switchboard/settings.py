@@ -99,6 +99,13 @@ class RealtimeSettings(BaseModel):
     signal_queue_size: int = 1024
     # Each call's stereo recording (caller left, agent right) stops growing here; 0: not recorded.
     recording_max_seconds: float = 3600.0
+    # When the worker holding a call dies (its watchdog stops heartbeating for this long), the
+    # workflow apologises over ACS and transfers the caller to people ("transfer", to the target
+    # below; `acs.human_queue_number` for a named queue), or hangs up and calls back later ("callback").
+    watchdog_heartbeat_timeout_seconds: float = 5.0
+    recovery_action: Literal["transfer", "callback"] = "transfer"
+    recovery_transfer_target: str = "human-queue"
+    recovery_callback_delay_seconds: int = 300
 
 
 class SpeechSettings(BaseModel):
@@ -154,6 +161,9 @@ class ClaimsSettings(BaseModel):
 class AgentsSettings(BaseModel):
     # A folder with `scenario.yaml` and `definitions/*.yaml`; None: the packaged agents.
     config_dir: Path | None = None
+    # Which scenario of that folder: None is `scenario.yaml` (insurance); "healthcare" is
+    # `scenarios/healthcare.yaml`.
+    scenario: str | None = None
 
 
 class Settings(BaseSettings):

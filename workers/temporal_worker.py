@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio as aioredis
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
 from temporalio.client import Client
@@ -14,18 +15,21 @@ from temporalio.worker import Worker
 
 from activities.acs import AcsActivities, AcsEndpoints
 from activities.agents import AgentActivities
+from activities.appointments import AppointmentActivities, AppointmentBook
 from activities.archival import ArchiveActivities
 from activities.claims import ClaimsActivities
 from activities.follow_up import FollowUpActivities
 from activities.policies import PolicyActivities, PolicyRegister
+from activities.recovery import RecoveryActivities
 from activities.storage import build_archive
-from agents import load_scenario
+from activities.summary import CallSummarizer, ChatSummarizer, OutcomeSummarizer, SummaryActivities
+from agents import Scenario, load_scenario
 from switchboard.logging import configure_logging
 from switchboard.settings import Settings, get_settings
 from workers.health import serve_health
 from workflows.call import CallWorkflow
 from workflows.claim_follow_up import ClaimFollowUpWorkflow
-from workflows.contracts import FollowUpPolicy
+from workflows.contracts import FollowUpPolicy, RecoveryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,29 @@ def follow_up_policy(settings: Settings) -> FollowUpPolicy:
     )
 
 
+def recovery_policy(settings: Settings) -> RecoveryPolicy:
+    realtime = settings.realtime
+    return RecoveryPolicy(
+        action=realtime.recovery_action,
+        transfer_target=realtime.recovery_transfer_target,
+        heartbeat_timeout_seconds=realtime.watchdog_heartbeat_timeout_seconds,
+        callback_delay_seconds=realtime.recovery_callback_delay_seconds,
+        callback_caller_id=settings.claims.outbound_caller_id,
+        voice=settings.speech.azure_voice,
+    )
+
+
+def summary_activities(settings: Settings, scenario: Scenario) -> SummaryActivities:
+    """The summariser follows the brain: the chat model (per agent summary route) or the offline one."""
+    summarizer: CallSummarizer = OutcomeSummarizer()
+    if settings.llm.brain == "openai":
+        from realtime.engines.openai_brain import client_from_settings
+
+        summarizer = ChatSummarizer(client_from_settings(settings.llm))
+    routes = {name: agent.models["summary"] for name, agent in scenario.agents.items() if "summary" in agent.models}
+    return SummaryActivities(summarizer, summary_models=routes, default_model=settings.llm.model)
+
+
 def call_automation_client(settings: Settings) -> CallAutomationClient:
     # Built from endpoint + key, not a connection string: from a connection string the SDK forces https.
     return CallAutomationClient(settings.acs.endpoint, AzureKeyCredential(settings.acs.access_key.get_secret_value()))
@@ -63,14 +90,18 @@ def call_automation_client(settings: Settings) -> CallAutomationClient:
 async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for the call task queue, with its ACS client closed on exit."""
     # Agents' configuration is checked before anything starts: a bad file names itself and its field.
-    scenario = load_scenario(settings.agents.config_dir)
-    async with call_automation_client(settings) as acs, build_archive(settings) as archive:
+    scenario = load_scenario(settings.agents.config_dir, scenario=settings.agents.scenario)
+    redis_client = aioredis.from_url(settings.redis.url, socket_connect_timeout=1, socket_timeout=2)
+    async with call_automation_client(settings) as acs, build_archive(settings) as archive, redis_client:
         acs_activities = AcsActivities(acs, acs_endpoints(settings), human_queue_number=settings.acs.human_queue_number)
         archive_activities = ArchiveActivities(archive, redact_pii=settings.archive.redact_pii)
         claims = ClaimsActivities(archive, follow_up=follow_up_policy(settings))
         follow_up = FollowUpActivities(archive)
         agent_activities = AgentActivities(scenario)
         policies = PolicyActivities(PolicyRegister(settings.data_dir / "policies.sqlite3"))
+        appointments = AppointmentActivities(AppointmentBook(settings.data_dir / "appointments.sqlite3"))
+        recovery = RecoveryActivities(recovery_policy(settings), redis_client)
+        summaries = summary_activities(settings, scenario)
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -80,11 +111,17 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
                 acs_activities.hang_up,
                 acs_activities.transfer_call,
                 acs_activities.place_call,
+                acs_activities.play_text,
                 archive_activities.archive_call,
                 claims.file_claim,
                 follow_up.record_claim_event,
                 agent_activities.agent_scenario,
                 policies.verify_identity,
+                appointments.find_slots,
+                appointments.book_appointment,
+                recovery.recovery_policy,
+                recovery.recover_turns,
+                summaries.summarize_call,
             ],
         )
         async with worker:

@@ -14,15 +14,25 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.acs import AcsActivities
     from activities.agents import AgentActivities
+    from activities.appointments import AppointmentActivities, BookAppointmentInput, FindSlotsInput
     from activities.archival import ArchiveActivities
     from activities.claims import ClaimsActivities
     from activities.policies import PolicyActivities, VerifyIdentityInput
+    from activities.recovery import RecoveryActivities
+    from activities.summary import SummaryActivities
     from workflows.contracts import (
         AcsEvent,
         AgentScenario,
@@ -31,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CallInput,
         CallState,
         CallStatus,
+        CallSummary,
         ClaimFollowUpInput,
         FileClaimInput,
         FollowUpPolicy,
@@ -40,8 +51,15 @@ with workflow.unsafe.imports_passed_through():
         HangUpCallInput,
         HangUpRequest,
         HangUpResult,
+        HoldMediaInput,
         MediaAttached,
+        MediaHeld,
         PlaceCallInput,
+        PlayTextInput,
+        RecoveredTurns,
+        RecoverTurnsInput,
+        RecoveryPolicy,
+        RecoveryRecord,
         ToolCall,
         ToolCallRecord,
         ToolResult,
@@ -50,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         TransferRequest,
         TransferResult,
         Turn,
+        call_workflow_id,
         claim_follow_up_workflow_id,
     )
 
@@ -59,14 +78,19 @@ CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
 CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
 CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
 
+
 # Tools with side effects the workflow runs for the realtime brain, each as an activity.
-DURABLE_TOOLS = frozenset({"file_claim", "verify_identity"})
+DURABLE_TOOLS = frozenset({"file_claim", "verify_identity", "find_slots", "book_appointment"})
+# Refusals of the clinic's diary: business answers, not worth a retry.
+APPOINTMENT_REFUSALS = ["SlotTaken", "UnknownPatient", "InvalidAppointment"]
 
 CALL_CONNECTED = "Microsoft.Communication.CallConnected"
 CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
 CALL_TRANSFER_ACCEPTED = "Microsoft.Communication.CallTransferAccepted"
 CALL_TRANSFER_FAILED = "Microsoft.Communication.CallTransferFailed"
 CREATE_CALL_FAILED = "Microsoft.Communication.CreateCallFailed"
+PLAY_COMPLETED = "Microsoft.Communication.PlayCompleted"
+PLAY_FAILED = "Microsoft.Communication.PlayFailed"
 
 # How long ACS may take between our answer and CallConnected before we give the call up.
 CONNECT_TIMEOUT = timedelta(seconds=45)
@@ -77,6 +101,8 @@ MEDIA_END_GRACE = timedelta(seconds=15)
 TRANSFER_OUTCOME_TIMEOUT = timedelta(seconds=60)
 # The transfer's outcome event may trail the CallDisconnected of a transferred call.
 TRANSFER_OUTCOME_GRACE = timedelta(seconds=5)
+# How long a recovery apology played by ACS may take before we transfer or hang up anyway.
+APOLOGY_TIMEOUT = timedelta(seconds=20)
 ACS_CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -113,11 +139,19 @@ class CallWorkflow:
         self._disconnected = False
         self._hang_up_requested = False
         self._claim_lock = asyncio.Lock()
+        # One appointment per call: the first booking's result, returned to any later request.
+        self._booking_lock = asyncio.Lock()
+        self._booking: dict[str, object] | None = None
         # Transfers: the operation context in flight and each one's outcome event (type, message).
         self._transfer_in_flight = ""
         self._transfer_outcomes: dict[str, tuple[str, str]] = {}
         self._transferred = False
         self._scenario: AgentScenario | None = None
+        # The media watchdog: where the session holding the media runs, and the recovery plan.
+        self._recovery_policy: RecoveryPolicy | None = None
+        self._media_task_queue = ""
+        self._last_sequence = 0
+        self._play_outcomes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the story of a call
 
@@ -136,21 +170,38 @@ class CallWorkflow:
                 AgentActivities.agent_scenario, start_to_close_timeout=timedelta(seconds=10)
             )
             self._scenario = scenario
+        if workflow.patched("media-watchdog"):
+            # ...and what to do if the realtime worker holding the call dies.
+            policy: RecoveryPolicy = await workflow.execute_activity_method(
+                RecoveryActivities.recovery_policy, start_to_close_timeout=timedelta(seconds=10)
+            )
+            self._recovery_policy = policy
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
             return await self._finish(CallStatus.FAILED, reason="connect_timeout")
 
-        await workflow.wait_condition(lambda: self._disconnected or self._hang_up_requested)
+        if self._recovery_policy is None:
+            await workflow.wait_condition(self._call_over)
+        else:
+            await self._hold_call(self._recovery_policy)
         if not self._disconnected:
             # We hung up; ACS confirms with CallDisconnected. Do not wait forever for it.
             await self._wait(lambda: self._disconnected, DISCONNECT_GRACE)
+        if self._state.recovery is not None:
+            return await self._finish(CallStatus.RECOVERED, reason=f"recovered:{self._state.recovery.outcome}")
         if self._transferred:
             return await self._finish(CallStatus.TRANSFERRED, reason="transferred")
         return await self._finish(CallStatus.COMPLETED, reason="disconnected")
 
+    def _call_over(self) -> bool:
+        return self._disconnected or self._hang_up_requested
+
     async def _place_call(self) -> None:
-        """An outbound call (a claim follow-up): ACS dials `callee` and calls back with our correlation id."""
+        """An outbound call (a claim follow-up or a callback): ACS dials `callee` and calls back with
+        our correlation id. A callback booked for later waits first, on a durable timer."""
+        if self._call.dial_after_seconds > 0:
+            await workflow.sleep(timedelta(seconds=self._call.dial_after_seconds))
         try:
             placed = await workflow.execute_activity_method(
                 AcsActivities.place_call,
@@ -206,10 +257,30 @@ class CallWorkflow:
             # The realtime worker's last turns and its `call_ended` (with the recording's location)
             # may still be on their way, even when `media_attached` itself has not arrived yet.
             await self._wait(lambda: not self._state.media_active, MEDIA_END_GRACE)
+        if self._turns_missing():
+            # A turn the worker finished but whose signal never came (its queue overflowed while
+            # Temporal was away): the live transcript in Redis still has it.
+            await self._recover_turns()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._state.turns and workflow.patched("call-summary"):
+            await self._summarize()
         self._set_status(status)
         await self._archive()
         return self._state
+
+    async def _summarize(self) -> None:
+        """The summary staff read first; a call is archived without one if it cannot be written."""
+        try:
+            summary: CallSummary = await workflow.execute_activity_method(
+                SummaryActivities.summarize_call,
+                self._state,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["SummaryUnavailable"]),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("no summary for %s: %s", self._state.workflow_id, failure_message(err))
+            return
+        self._state.summary = summary
 
     async def _archive(self) -> None:
         """The call's record in the archive: an idempotent upsert keyed by workflow id."""
@@ -233,6 +304,179 @@ class CallWorkflow:
             )
         except ActivityError as err:
             workflow.logger.warning("hang-up of %s failed: %s", self._state.call_connection_id, err)
+
+    # ------------------------------------------------------------------ the media watchdog
+
+    async def _hold_call(self, policy: RecoveryPolicy) -> None:
+        """Hold the call until it ends, watching the realtime worker that holds its media: each
+        media session gets a heartbeating watchdog activity on that worker's own task queue. If the
+        worker dies (heartbeats stop, or it never picks the watchdog up), the call is recovered."""
+        watched = ""
+        watch: workflow.ActivityHandle[MediaHeld] | None = None
+
+        def woken() -> bool:
+            new_session = bool(self._media_task_queue) and self._state.media_session_id not in ("", watched)
+            return self._call_over() or new_session or (watch is not None and watch.done())
+
+        try:
+            while True:
+                await workflow.wait_condition(woken)
+                if self._call_over():
+                    return
+                if watch is not None and watch.done():
+                    lost, cause = self._media_lost(watch)
+                    watch = None
+                    if lost and watched == self._state.media_session_id and self._state.media_active:
+                        await self._recover(policy, cause)
+                        return
+                    continue
+                if watch is not None:
+                    watch.cancel()  # a newer session replaced the watched one
+                watched = self._state.media_session_id
+                # By name: it runs in the realtime worker process (`realtime.watchdog`).
+                watch = workflow.start_activity(
+                    "hold_media_session",
+                    HoldMediaInput(
+                        workflow_id=self._state.workflow_id,
+                        session_id=watched,
+                        heartbeat_seconds=max(0.2, policy.heartbeat_timeout_seconds / 5),
+                    ),
+                    task_queue=self._media_task_queue,
+                    schedule_to_start_timeout=timedelta(seconds=policy.schedule_to_start_seconds),
+                    start_to_close_timeout=timedelta(seconds=policy.max_call_seconds),
+                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    result_type=MediaHeld,
+                )
+        finally:
+            if watch is not None and not watch.done():
+                watch.cancel()
+
+    @staticmethod
+    def _media_lost(watch: workflow.ActivityHandle[MediaHeld]) -> tuple[bool, str]:
+        """Whether a finished watchdog means the worker is gone, and why."""
+        if watch.cancelled():
+            return False, ""
+        error = watch.exception()
+        if error is None:
+            return False, ""
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if isinstance(cause, TemporalTimeoutError):
+            return True, f"{cause.type.name.lower() if cause.type else 'timeout'}_timeout"
+        return True, f"watchdog_failed: {cause}"
+
+    async def _recover(self, policy: RecoveryPolicy, cause: str) -> None:
+        """The worker holding the media died mid-call: keep every turn it finished, apologise
+        through ACS, then hand the caller to people, or hang up and call back later."""
+        record = RecoveryRecord(
+            at=workflow.now().isoformat(),
+            cause=cause,
+            lost_worker_id=self._state.media_worker_id,
+            lost_session_id=self._state.media_session_id,
+            action=policy.action,
+        )
+        self._state.recovery = record
+        self._state.media_active = False
+        self._state.media_ended_reason = "worker_lost"
+        self._set_status(CallStatus.RECOVERING)
+        workflow.logger.warning("media worker %s lost (%s); recovering the call", record.lost_worker_id, cause)
+        record.turns_recovered = await self._recover_turns()
+
+        if policy.action == "transfer" and not self._call_over():
+            await self._say(policy.apology, policy.voice, "recovery-apology")
+            transfer = TransferRecord(
+                target=policy.transfer_target,
+                requested_by="system",
+                reason=f"media worker lost ({cause})",
+                operation_context=f"transfer:{self._state.workflow_id}:{len(self._state.transfers) + 1}",
+                at=workflow.now().isoformat(),
+            )
+            self._state.transfers.append(transfer)
+            self._transfer_in_flight = transfer.operation_context
+            try:
+                result = await self._transfer(transfer)
+            finally:
+                self._transfer_in_flight = ""
+            if result.accepted:
+                record.outcome, record.detail = "transferred", transfer.target
+                return
+            record.detail = f"transfer {transfer.outcome}: {transfer.detail}"
+        if self._disconnected:
+            record.outcome = "call_ended"
+            return
+        await self._say(policy.callback_apology, policy.voice, "recovery-callback")
+        self._hang_up_requested = True
+        await self._hang_up_quietly()
+        record.outcome = "hung_up"
+        if self._state.caller and self._call.direction == "inbound":
+            record.callback_workflow_id = await self._book_callback(policy)
+            record.outcome = "callback_scheduled"
+
+    async def _say(self, text: str, voice: str, purpose: str) -> None:
+        """A line spoken by ACS itself, waited for (bounded) so a transfer does not cut it off."""
+        if not text or self._call_over():
+            return
+        context = f"{purpose}:{self._state.workflow_id}"
+        try:
+            await workflow.execute_activity_method(
+                AcsActivities.play_text,
+                PlayTextInput(
+                    call_connection_id=self._state.call_connection_id, text=text, operation_context=context, voice=voice
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=ACS_CALL_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not play %s: %s", purpose, failure_message(err))
+            return
+        await self._wait(lambda: context in self._play_outcomes or self._disconnected, APOLOGY_TIMEOUT)
+
+    async def _book_callback(self, policy: RecoveryPolicy) -> str:
+        """An outbound call back to the caller later, as its own `CallWorkflow` (outlives this one)."""
+        correlation_id = f"{self._call.correlation_id}-callback"
+        workflow_id = call_workflow_id(correlation_id)
+        agent = policy.callback_agent or (self._scenario.entry if self._scenario else self._state.current_agent)
+        try:
+            await workflow.start_child_workflow(
+                "CallWorkflow",
+                CallInput(
+                    correlation_id=correlation_id,
+                    incoming_call_context="",
+                    caller=policy.callback_caller_id,
+                    callee=self._state.caller,
+                    direction="outbound",
+                    agent=agent,
+                    dial_after_seconds=policy.callback_delay_seconds,
+                ),
+                id=workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("callback %s already booked", workflow_id)
+        return workflow_id
+
+    def _turns_missing(self) -> bool:
+        """Whether some turn the worker reported finishing (by sequence) never arrived."""
+        if not self._turn_sequences and not self._last_sequence:
+            return False
+        highest = max([self._last_sequence, *self._turn_sequences])
+        return len(self._turn_sequences) < highest
+
+    async def _recover_turns(self) -> int:
+        """Turns published to the live transcript (Redis) that never reached us as signals."""
+        try:
+            recovered: RecoveredTurns = await workflow.execute_activity_method(
+                RecoveryActivities.recover_turns,
+                RecoverTurnsInput(
+                    correlation_id=self._call.correlation_id, known_sequences=sorted(self._turn_sequences)
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=5)),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("no turns recovered from the live transcript: %s", failure_message(err))
+            return 0
+        return sum(1 for turn in recovered.turns if self._add_turn(turn))
 
     # ------------------------------------------------------------------ signals
 
@@ -260,16 +504,25 @@ class CallWorkflow:
             self._transfer_outcomes[event.operation_context] = (event.type, event.result_message)
             if event.type == CALL_TRANSFER_ACCEPTED:
                 self._transferred = True
+        elif event.type in (PLAY_COMPLETED, PLAY_FAILED):
+            self._play_outcomes[event.operation_context] = event.type
 
     @workflow.signal
     def media_attached(self, event: MediaAttached) -> None:
+        if self._state.recovery is not None:
+            return  # the call was recovered without its media; a late attach changes nothing
         self._state.media_worker_id = event.worker_id
+        self._state.media_session_id = event.session_id
+        self._media_task_queue = event.task_queue
         self._state.media_active = True
 
     @workflow.signal
     def turn_completed(self, turn: Turn) -> None:
+        self._add_turn(turn)
+
+    def _add_turn(self, turn: Turn) -> bool:
         if turn.sequence in self._turn_sequences:
-            return
+            return False
         self._turn_sequences.add(turn.sequence)
         if (
             turn.agent
@@ -284,13 +537,15 @@ class CallWorkflow:
             self._state.current_agent = turn.agent
         self._state.turns.append(turn)
         self._state.turns.sort(key=lambda t: t.sequence)
+        return True
 
     @workflow.signal
     def call_ended(self, event: CallEnded) -> None:
         # A stale session's end (an older worker) must not mark the current one gone.
         if event.worker_id in ("", self._state.media_worker_id):
             self._state.media_active = False
-            self._state.media_ended_reason = event.reason
+            self._state.media_ended_reason = self._state.media_ended_reason or event.reason
+            self._last_sequence = max(self._last_sequence, event.last_sequence)
         if event.recording_location:
             self._state.recording_location = event.recording_location
 
@@ -428,6 +683,10 @@ class CallWorkflow:
             return await self._file_claim(call)
         if call.name == "verify_identity":
             return await self._verify_identity(call)
+        if call.name == "find_slots":
+            return await self._find_slots(call)
+        if call.name == "book_appointment":
+            return await self._book_appointment(call)
         return ToolResult(ok=False, error=f"unknown tool {call.name!r}")
 
     @run_tool.validator
@@ -493,6 +752,68 @@ class CallWorkflow:
         }
         self._record_tool(call, result, ok=True, key=key)
         return ToolResult(ok=True, result=result)
+
+    async def _find_slots(self, call: ToolCall) -> ToolResult:
+        """Read-only: the clinic's free times on a day, and whether the date of birth is a patient's."""
+        key = f"{self._state.workflow_id}/find_slots/{len(self._state.tool_calls) + 1}"
+        try:
+            found = await workflow.execute_activity_method(
+                AppointmentActivities.find_slots,
+                FindSlotsInput(
+                    day=str(call.arguments.get("day") or ""),
+                    date_of_birth=str(call.arguments.get("date_of_birth") or ""),
+                    workflow_id=self._state.workflow_id,
+                ),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
+            )
+        except ActivityError as err:
+            message = failure_message(err)
+            self._record_tool(call, {"error": message}, ok=False, key=key)
+            return ToolResult(ok=False, error=message)
+        result: dict[str, object] = {
+            "day": found.day,
+            "slots": list(found.slots),
+            "patient_found": found.patient_found,
+            "patient_name": found.patient_name,
+        }
+        self._record_tool(call, result, ok=True, key=key)
+        return ToolResult(ok=True, result=result)
+
+    async def _book_appointment(self, call: ToolCall) -> ToolResult:
+        # One booking per call: a duplicated or retried update finds the appointment already booked.
+        async with self._booking_lock:
+            if self._booking is not None:
+                return ToolResult(ok=True, result={**self._booking, "created": False})
+            key = f"{self._state.workflow_id}/book_appointment"
+            try:
+                booked = await workflow.execute_activity_method(
+                    AppointmentActivities.book_appointment,
+                    BookAppointmentInput(
+                        idempotency_key=key,
+                        day=str(call.arguments.get("day") or ""),
+                        time=str(call.arguments.get("time") or ""),
+                        date_of_birth=str(call.arguments.get("date_of_birth") or ""),
+                        workflow_id=self._state.workflow_id,
+                        caller=self._state.caller,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=15),
+                    retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
+                )
+            except ActivityError as err:
+                message = failure_message(err)
+                self._record_tool(call, {"error": message}, ok=False, key=key)
+                return ToolResult(ok=False, error=message)
+            result: dict[str, object] = {
+                "confirmation_code": booked.confirmation_code,
+                "day": booked.day,
+                "time": booked.time,
+                "patient_name": booked.patient_name,
+                "created": booked.created,
+            }
+            self._booking = result
+            self._record_tool(call, result, ok=True, key=key)
+            return ToolResult(ok=True, result=result)
 
     async def _start_follow_up(self, claim_id: str, details: dict[str, object], policy: FollowUpPolicy) -> None:
         """The claim lives on after the call: its follow-up workflow outlives this one (abandon)."""

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         DocumentReceived,
         RecordClaimEventInput,
         call_workflow_id,
+        follow_up_correlation_id,
     )
 
 CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
@@ -112,7 +113,7 @@ class ClaimFollowUpWorkflow:
 
     async def _place_follow_up_call(self, number: int) -> str:
         """An outbound call as its own `CallWorkflow`; ACS callbacks carry the correlation id we choose."""
-        correlation_id = f"follow-up-{self._input.claim_id}-{number}"
+        correlation_id = follow_up_correlation_id(self._input.claim_id, number)
         try:
             await workflow.start_child_workflow(
                 CallWorkflow.run,

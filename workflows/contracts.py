@@ -17,12 +17,16 @@ class CallStatus(StrEnum):
     ANSWERING = "answering"
     CONNECTED = "connected"
     ENDING = "ending"
+    # The realtime worker holding the call died; the workflow is apologising and handing it over.
+    RECOVERING = "recovering"
     COMPLETED = "completed"
     TRANSFERRED = "transferred"
     FAILED = "failed"
+    # Ended after its realtime worker died: transferred to people, or hung up with a callback booked.
+    RECOVERED = "recovered"
 
 
-TERMINAL_STATUSES = frozenset({CallStatus.COMPLETED, CallStatus.TRANSFERRED, CallStatus.FAILED})
+TERMINAL_STATUSES = frozenset({CallStatus.COMPLETED, CallStatus.TRANSFERRED, CallStatus.FAILED, CallStatus.RECOVERED})
 
 
 def call_workflow_id(correlation_id: str) -> str:
@@ -40,6 +44,8 @@ class CallInput:
     caller_display_name: str = ""
     direction: str = "inbound"
     agent: str = "default"
+    # An outbound call waits this long before dialling (a callback booked for later).
+    dial_after_seconds: int = 0
 
 
 @dataclass
@@ -63,6 +69,7 @@ class MediaAttached:
     worker_id: str
     session_id: str
     sample_rate: int = 16000
+    # The holding worker's own task queue: the workflow runs its media watchdog there.
     task_queue: str = ""
 
 
@@ -167,6 +174,9 @@ class CallState:
     follow_up_workflow_id: str = ""
     handoffs: list[HandoffRecord] = field(default_factory=list)
     recording_location: str = ""
+    media_session_id: str = ""
+    recovery: RecoveryRecord | None = None
+    summary: CallSummary | None = None
 
 
 @dataclass
@@ -285,6 +295,27 @@ def claim_follow_up_workflow_id(claim_id: str) -> str:
     return f"claim-{claim_id}"
 
 
+# What a claim needs before it can be settled. Documents are not tracked by kind yet: a follow-up
+# call is placed only while none has arrived, so on that call all of these are missing.
+CLAIM_DOCUMENTS: tuple[str, ...] = ("photos of the damage", "a repair estimate")
+
+_FOLLOW_UP_PREFIX = "follow-up-"
+
+
+def follow_up_correlation_id(claim_id: str, reminder: int) -> str:
+    """The correlation id of a claim's `reminder`-th follow-up call. It names the claim, so the
+    realtime worker (which gets the correlation id in the transport URL) knows what the call is about."""
+    return f"{_FOLLOW_UP_PREFIX}{claim_id}-{reminder}"
+
+
+def claim_id_of_follow_up(correlation_id: str) -> str | None:
+    """The claim a follow-up call is about (`follow_up_correlation_id` read back), or None."""
+    if not correlation_id.startswith(_FOLLOW_UP_PREFIX):
+        return None
+    claim_id, _, reminder = correlation_id[len(_FOLLOW_UP_PREFIX) :].rpartition("-")
+    return claim_id if claim_id and reminder.isdigit() else None
+
+
 @dataclass
 class FollowUpPolicy:
     """How a claim is followed up; from settings, through the `file_claim` result (workflows never
@@ -387,3 +418,84 @@ class HandoffRecord:
     reason: str = ""
     requested_by: str = ""
     at: str = ""
+
+
+# ---------------------------------------------------------------------- media watchdog and recovery
+
+
+@dataclass
+class HoldMediaInput:
+    """The watchdog activity the workflow runs on the realtime worker that holds a call's media."""
+
+    workflow_id: str
+    session_id: str
+    heartbeat_seconds: float = 1.0
+
+
+@dataclass
+class MediaHeld:
+    """How the watched media session ended (`held` False: the worker never had it)."""
+
+    session_id: str
+    held: bool
+    reason: str = ""
+
+
+@dataclass
+class RecoveryPolicy:
+    """What the workflow does when the worker holding a call's media dies (from settings)."""
+
+    action: str = "transfer"  # "transfer" to people, else "callback": hang up and call back later
+    transfer_target: str = "human-queue"
+    apology: str = "I'm sorry, we are having a technical problem on this call. I'm connecting you to a colleague now."
+    callback_apology: str = "I'm sorry, we are having a technical problem. We will call you back shortly. Goodbye."
+    heartbeat_timeout_seconds: float = 5.0
+    schedule_to_start_seconds: float = 10.0
+    max_call_seconds: int = 4 * 3600
+    callback_delay_seconds: int = 300
+    callback_agent: str = ""  # "" : the scenario's entry agent
+    callback_caller_id: str = ""
+    voice: str = ""
+
+
+@dataclass
+class RecoveryRecord:
+    at: str
+    cause: str  # "heartbeat_timeout", "schedule_to_start_timeout", "worker_failed: ..."
+    lost_worker_id: str = ""
+    lost_session_id: str = ""
+    action: str = ""
+    outcome: str = ""  # "transferred", "callback_scheduled", "hung_up", "call_ended"
+    detail: str = ""
+    turns_recovered: int = 0
+    callback_workflow_id: str = ""
+
+
+@dataclass
+class RecoverTurnsInput:
+    """Turns the realtime worker published to Redis that the workflow has not received."""
+
+    correlation_id: str
+    known_sequences: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RecoveredTurns:
+    turns: list[Turn] = field(default_factory=list)
+
+
+@dataclass
+class PlayTextInput:
+    call_connection_id: str
+    text: str
+    operation_context: str
+    voice: str = ""
+
+
+@dataclass
+class CallSummary:
+    """The post-call summary for staff, and which engine (and model route) wrote it."""
+
+    text: str
+    engine: str = "local"
+    model: str = ""

@@ -25,7 +25,7 @@ def agent_profiles(settings: Settings) -> dict[str, AgentProfile]:
     from agents.config import load_scenario
     from realtime.engines.openai_brain import BUSINESS_TOOL_SPECS, AgentProfile
 
-    scenario = load_scenario(settings.agents.config_dir)
+    scenario = load_scenario(settings.agents.config_dir, scenario=settings.agents.scenario)
     return {
         name: AgentProfile(
             instructions=agent.instructions,

@@ -224,6 +224,23 @@ def digits_grammar() -> Grammar:
     return Grammar(name="digits", jsgf=_jsgf("digits", body, rules), phrases=phrases)
 
 
+def _date_rules() -> dict[str, str]:
+    """The JSGF rules every date grammar shares: weekdays, months, days of the month."""
+    return {
+        "weekday": " | ".join(WEEKDAYS),
+        "month": " | ".join(MONTHS),
+        "day": "<ordinal> | <cardinal>",
+        "ordinal": " | ".join(f"( {o} )" for o in ORDINALS),
+        "cardinal": " | ".join(f"( {c} )" for c in _CARDINAL_DAYS),
+    }
+
+
+def _with_extra(body: str, extra: Iterable[str]) -> str:
+    """`body`, or any of the `extra` phrases (an agent's own words, e.g. "support")."""
+    phrases = [p for p in (_words(p) for p in extra) if p]
+    return f"( {body} ) | {_alternatives(phrases)}" if phrases else body
+
+
 def date_grammar() -> Grammar:
     """Relative days, weekdays and month-day dates ("march third", "the third of march")."""
     body = (
@@ -231,15 +248,41 @@ def date_grammar() -> Grammar:
         " | this morning | last night | [ last ] <weekday>"
         " | <month> [ the ] <day> | the <ordinal> of <month> | the <ordinal> )"
     )
-    rules = {
-        "weekday": " | ".join(WEEKDAYS),
-        "month": " | ".join(MONTHS),
-        "day": "<ordinal> | <cardinal>",
-        "ordinal": " | ".join(f"( {o} )" for o in ORDINALS),
-        "cardinal": " | ".join(f"( {c} )" for c in _CARDINAL_DAYS),
-    }
     phrases = ("today", "yesterday", "march third", "the third of march", "last monday")
-    return Grammar(name="date", jsgf=_jsgf("date", body, rules), phrases=phrases)
+    return Grammar(name="date", jsgf=_jsgf("date", body, _date_rules()), phrases=phrases)
+
+
+def birth_date_grammar(*, extra: Iterable[str] = ()) -> Grammar:
+    """A date of birth: the date grammar's month-day forms and a spoken year ("july fourth nineteen
+    eighty", "the fourth of july two thousand and one"), or one of the `extra` phrases."""
+    body = (
+        "[ my date of birth is | i was born on | it's | it is ]"
+        " ( <month> [ the ] <day> | the <ordinal> of <month> ) [ <year> ]"
+    )
+    rules = {
+        **_date_rules(),
+        # "twenty" starts only the years 2010 to 2029: "twenty ninety" is no birth year (and would
+        # compete with "nineteen ninety" in the recogniser).
+        "year": "nineteen <two_digits> | twenty ( <teen> | twenty [ <unit> ] ) | two thousand [ [ and ] <two_digits> ]",
+        "two_digits": "<unit> | <teen> | <tens> [ <unit> ]",
+        "unit": " | ".join(_YEAR_UNITS),
+        "teen": " | ".join(_YEAR_TEENS),
+        "tens": " | ".join(_YEAR_TENS),
+    }
+    phrases = ("july fourth nineteen eighty", "the fourth of july nineteen eighty", *extra)
+    return Grammar(name="birth_date", jsgf=_jsgf("birth_date", _with_extra(body, extra), rules), phrases=phrases)
+
+
+def day_grammar(*, extra: Iterable[str] = ()) -> Grammar:
+    """A day to come (an appointment): "tomorrow", "next monday", "march sixteenth", "the sixteenth",
+    or one of the `extra` phrases."""
+    body = (
+        "[ how about | what about ] [ on ] ( today | tomorrow | the day after tomorrow | [ next | this ] <weekday>"
+        " | <month> [ the ] <day> | the <ordinal> of <month> | the <ordinal> )"
+    )
+    phrases = ("tomorrow", "next monday", "march sixteenth", "the sixteenth", *extra)
+    jsgf = _jsgf("appointment_day", _with_extra(body, extra), _date_rules())  # not "day": a shared rule's name
+    return Grammar(name="appointment_day", jsgf=jsgf, phrases=phrases)
 
 
 def vehicle_grammar() -> Grammar:
@@ -389,6 +432,105 @@ def normalize_date(text: str, *, today: date) -> date | None:
             if day_in_month <= today:
                 return day_in_month
             candidate_month = (candidate_month - timedelta(days=1)).replace(day=1)
+    return None
+
+
+_YEAR_UNITS: dict[str, int] = {w: int(d) for w, d in DIGIT_WORDS.items() if d != "0"}
+_YEAR_TEENS: dict[str, int] = {
+    w: n
+    for n, w in enumerate(
+        ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
+        start=10,
+    )
+}
+_YEAR_TENS: dict[str, int] = {
+    w: 10 * n for n, w in enumerate(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"), 2)
+}
+
+
+def _two_digits(words: list[str]) -> int | None:
+    """ "eighty five" -> 85, "twelve" -> 12, "seven" -> 7: all of `words`, or None."""
+    if len(words) == 1:
+        return _YEAR_UNITS.get(words[0], _YEAR_TEENS.get(words[0], _YEAR_TENS.get(words[0])))
+    if len(words) == 2 and words[0] in _YEAR_TENS and words[1] in _YEAR_UNITS:
+        return _YEAR_TENS[words[0]] + _YEAR_UNITS[words[1]]
+    return None
+
+
+def _spoken_year(words: list[str]) -> tuple[int, int] | None:
+    """The year said at the end of `words`, as (year, index where it starts): "nineteen eighty",
+    "twenty twelve", "two thousand and one", or four digits."""
+    if words and re.fullmatch(r"\d{4}", words[-1]):
+        return int(words[-1]), len(words) - 1
+    for start in range(max(len(words) - 4, 0), len(words)):
+        head, tail = words[start : start + 2], words[start + 2 :]
+        if head == ["two", "thousand"]:
+            tail = tail[1:] if tail[:1] == ["and"] else tail
+            rest = _two_digits(tail) if tail else 0
+            if rest is not None:
+                return 2000 + rest, start
+        if words[start] in ("nineteen", "twenty"):
+            rest = _two_digits(words[start + 1 :])
+            if rest is not None and rest >= 10:
+                return (1900 if words[start] == "nineteen" else 2000) + rest, start
+    return None
+
+
+def normalize_birth_date(text: str, *, today: date) -> date | None:
+    """A date of birth with its year ("july fourth nineteen eighty" -> 1980-07-04); None without a
+    year, for an impossible date, or one after `today`."""
+    words = re.findall(r"[a-z']+|\d+", re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.lower()))
+    year = _spoken_year(words)
+    if year is None:
+        return None
+    head = words[: year[1]]
+    month = next((MONTHS.index(w) + 1 for w in head if w in MONTHS), None)
+    day = _day_number(head)
+    if month is None or day is None:
+        return None
+    try:
+        born = date(year[0], month, day)
+    except ValueError:
+        return None
+    return born if born <= today else None
+
+
+def normalize_day(text: str, *, today: date) -> date | None:
+    """The day to come the caller means, relative to `today`: "tomorrow", "next monday" (the first
+    Monday after today), "march sixteenth" and "the sixteenth" (the next such date, today included)."""
+    words = re.findall(r"[a-z']+|\d+", re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.lower()))
+    joined = " ".join(words)
+    if not words:
+        return None
+    if "day after tomorrow" in joined:
+        return today + timedelta(days=2)
+    if "tomorrow" in words:
+        return today + timedelta(days=1)
+    if "today" in words:
+        return today
+    month = next((MONTHS.index(w) + 1 for w in words if w in MONTHS), None)
+    day = _day_number(words)
+    if month is not None and day is not None:
+        for year in (today.year, today.year + 1):
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                return None
+            if candidate >= today:
+                return candidate
+        return None
+    weekday = next((WEEKDAYS.index(w) for w in words if w in WEEKDAYS), None)
+    if weekday is not None:
+        return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+    if day is not None and month is None and ("the" in words or len(words) <= 2):
+        first = date(today.year, today.month, 1)
+        for _ in range(3):  # the 31st may be two months away
+            try:
+                if (candidate := first.replace(day=day)) >= today:
+                    return candidate
+            except ValueError:  # no such day this month
+                pass
+            first = (first + timedelta(days=32)).replace(day=1)
     return None
 
 

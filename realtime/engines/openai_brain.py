@@ -92,10 +92,33 @@ VERIFY_IDENTITY_TOOL_SPEC = function_tool(
     },
     ["policy_number", "postcode"],
 )
+FIND_SLOTS_TOOL_SPEC = function_tool(
+    "find_slots",
+    "Look up the clinic's free appointment times on a day, and whether the date of birth belongs to a "
+    "registered patient. Returns slots (times as HH:MM, earliest first), patient_found and patient_name.",
+    {
+        "day": {"type": "string", "description": "ISO date of the day the patient would like to come"},
+        "date_of_birth": {"type": "string", "description": "the patient's date of birth, ISO date"},
+    },
+    ["day", "date_of_birth"],
+)
+BOOK_APPOINTMENT_TOOL_SPEC = function_tool(
+    "book_appointment",
+    "Book one appointment once the patient has agreed to a free time from find_slots (one per call). "
+    "Returns confirmation_code, day and time; read the code back.",
+    {
+        "day": {"type": "string", "description": "ISO date"},
+        "time": {"type": "string", "description": "a free time from find_slots, HH:MM"},
+        "date_of_birth": {"type": "string", "description": "the patient's date of birth, ISO date"},
+    },
+    ["day", "time", "date_of_birth"],
+)
 # Business tools an agent's YAML may name, by name.
 BUSINESS_TOOL_SPECS: dict[str, dict[str, Any]] = {
     "file_claim": FILE_CLAIM_TOOL_SPEC,
     "verify_identity": VERIFY_IDENTITY_TOOL_SPEC,
+    "find_slots": FIND_SLOTS_TOOL_SPEC,
+    "book_appointment": BOOK_APPOINTMENT_TOOL_SPEC,
 }
 CONTROL_TOOL_SPECS = [
     function_tool(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realtime.engines import grammars
 from realtime.engines.base import (
@@ -42,10 +42,16 @@ from realtime.engines.base import (
     TransferRequested,
 )
 
+if TYPE_CHECKING:
+    from realtime.engines.scripted_appointments import AppointmentsBrain
+    from realtime.engines.scripted_follow_up import FollowUpBrain
+
 DEFAULT_TRANSFER_TARGET = "claims-agents"
 FILE_CLAIM_TOOL = "file_claim"
 VERIFY_IDENTITY_TOOL = "verify_identity"
 AUTHENTICATION_AGENT = "authentication"
+APPOINTMENTS_AGENT = "appointments"
+FOLLOW_UP_AGENT = "claims-follow-up"
 INTAKE_AGENT = "default"
 SUPPORT_AGENT = "support"
 
@@ -161,6 +167,23 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
+def question_heard(question: str, history: Sequence[ConversationTurn]) -> bool:
+    """Whether the caller heard (at least half of) `question`: the last agent turn was played whole,
+    or its heard text ends in the question's first half or more."""
+    last_agent = next((t for t in reversed(history) if t.role == "agent"), None)
+    if last_agent is None or not last_agent.interrupted:
+        return True
+    asked = _words(question)
+    heard = _words(last_agent.text)
+    if not asked:
+        return True
+    # The heard text ends somewhere in the question: count how much of it came out.
+    for n in range(len(asked), 0, -1):
+        if heard[-n:] == asked[:n]:
+            return n * 2 >= len(asked)
+    return False
+
+
 @dataclass
 class _Reply:
     """What one answer says and does, decided before anything is spoken."""
@@ -270,18 +293,7 @@ class ScriptedBrain:
         return reply
 
     def _question_heard(self, history: Sequence[ConversationTurn]) -> bool:
-        last_agent = next((t for t in reversed(history) if t.role == "agent"), None)
-        if last_agent is None or not last_agent.interrupted:
-            return True
-        question = _words(self._question)
-        heard = _words(last_agent.text)
-        if not question:
-            return True
-        # The heard text ends somewhere in the question: count how much of it came out.
-        for n in range(len(question), 0, -1):
-            if heard[-n:] == question[:n]:
-                return n * 2 >= len(question)
-        return False
+        return question_heard(self._question, history)
 
     def _next(self, after: Step) -> Step:
         if self._correcting:
@@ -711,8 +723,10 @@ async def _speak(reply: _Reply) -> AsyncGenerator[BrainEvent, None]:
 
 class ScriptedBrainFactory:
     """`BrainFactory` for the scripted brains, per agent name: `authentication` verifies the caller,
-    `support` offers a person, anything else is the FNOL intake. Options are passed to every
-    `ScriptedBrain`. A verified identity is handed to the next intake brain of the same call."""
+    `support` offers a person, `appointments` books a clinic appointment, `claims-follow-up` calls a
+    claimant about missing documents, anything else is the FNOL intake. Options are passed to every
+    `ScriptedBrain`; `today` to every brain that speaks dates. A verified identity is handed to the
+    next intake brain of the same call."""
 
     def __init__(self, *, today: date | None = None, **options: Any) -> None:
         self._today = today
@@ -721,13 +735,22 @@ class ScriptedBrainFactory:
 
     def new_brain(
         self, *, call_id: str, agent: str, tools: ToolRunner
-    ) -> ScriptedBrain | AuthenticationBrain | SupportBrain:
+    ) -> ScriptedBrain | AuthenticationBrain | SupportBrain | AppointmentsBrain | FollowUpBrain:
         if agent == AUTHENTICATION_AGENT:
             return AuthenticationBrain(
                 call_id=call_id, agent=agent, tools=tools, on_verified=lambda who: self._remember(call_id, who)
             )
         if agent == SUPPORT_AGENT:
             return SupportBrain(call_id=call_id, agent=agent)
+        # Imported here: those dialogues are built from this module's pieces.
+        if agent == APPOINTMENTS_AGENT:
+            from realtime.engines.scripted_appointments import AppointmentsBrain
+
+            return AppointmentsBrain(call_id=call_id, agent=agent, tools=tools, today=self._today)
+        if agent == FOLLOW_UP_AGENT:
+            from realtime.engines.scripted_follow_up import FollowUpBrain
+
+            return FollowUpBrain(call_id=call_id, agent=agent, tools=tools)
         return ScriptedBrain(
             call_id=call_id,
             agent=agent,

@@ -35,6 +35,7 @@ from workflows.contracts import (
     ToolCall,
     call_workflow_id,
     claim_follow_up_workflow_id,
+    follow_up_correlation_id,
 )
 
 pytestmark = pytest.mark.e2e
@@ -183,3 +184,49 @@ async def test_follow_up_survives_a_worker_kill_and_continues_as_new(
     # The document signal may be handled before the run records "opened" (both in the first task).
     assert sorted(recorded[:2]) == ["document_received", "opened"] and recorded[-1] == "closed"
     assert recorded.count("reminder") == final.reminders_sent
+
+
+async def test_the_follow_up_call_names_the_claim_and_the_missing_documents(
+    settings: Settings, temporal_client: Client, redis_port: int
+) -> None:
+    settings.redis.url = f"redis://127.0.0.1:{redis_port}/0"
+    claimant = "+15551230203"
+    claim_id = f"CLM-F{int(time.time() * 1000) % 10**7:07d}"
+    async with local_stack(settings, temporal_client) as stack:
+        # The claimant listens, says they can send the documents, and listens to how.
+        stack.emulator.outbound_scripts[claimant] = load_script(
+            [
+                {"wait_agent_done": {"quiet_ms": 800, "timeout": 40}},
+                {"say": "yes"},
+                {"wait_agent_done": {"quiet_ms": 1500, "timeout": 40}},
+                {"hang_up": True},
+            ]
+        )
+        async with SqliteArchive(default_sqlite_path(settings)) as archive:
+            await archive.upsert_claim(
+                ClaimRecord(claim_id=claim_id, caller=claimant, created_at=datetime.now(UTC).isoformat())
+            )
+        policy = FollowUpPolicy(reminder_intervals_seconds=[1, 3600], outbound_agent="claims-follow-up")
+        handle = await stack.client.start_workflow(
+            ClaimFollowUpWorkflow.run,
+            ClaimFollowUpInput(claim_id=claim_id, caller=claimant, policy=policy),
+            id=claim_follow_up_workflow_id(claim_id),
+            task_queue=settings.temporal.task_queue,
+        )
+        placed: WorkflowHandle[object, CallState] = stack.client.get_workflow_handle(
+            call_workflow_id(follow_up_correlation_id(claim_id, 1)), result_type=CallState
+        )
+        await stack.emulator.wait_for_outbound_call(timeout=20)
+        state = await asyncio.wait_for(placed.result(), 120)
+        await handle.signal(ClaimFollowUpWorkflow.claim_closed, ClaimClosed(reason="documents promised"))
+        await asyncio.wait_for(handle.result(), 20)
+
+    said = [turn.agent_text for turn in state.turns]
+    assert state.direction == "outbound" and state.status == CallStatus.COMPLETED, said
+    assert {turn.agent for turn in state.turns} == {"claims-follow-up"}
+    spoken_claim = " ".join(ch for ch in claim_id if ch.isalnum())
+    assert spoken_claim in said[0] and "photos of the damage and a repair estimate" in said[0], said
+    assert said[0].rstrip().endswith("Can you send them to us?"), said
+    assert state.turns[1].caller_text == "yes", said
+    assert "upload the documents" in said[1] and spoken_claim in said[1] and "goodbye" in said[1], said
+    assert not state.transfers and not state.tool_calls

@@ -34,6 +34,8 @@ def test_the_healthcare_scenario_loads_from_its_own_file() -> None:
     scenario = load_scenario(scenario="healthcare")
     assert scenario.entry == "appointments"
     assert scenario.allows("appointments", "support") and not scenario.allows("appointments", "default")
+    assert scenario.agents["appointments"].tools == ("find_slots", "book_appointment")
+    assert scenario.agents["appointments"].transfer_target == "clinic-reception"
 
 
 def test_a_wrong_second_scenario_names_its_file_and_field(agents_dir: Path) -> None:

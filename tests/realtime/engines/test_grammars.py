@@ -113,3 +113,54 @@ def test_commands_are_detected_inside_longer_answers() -> None:
     assert g.is_human_request("agent please")
     assert g.is_repeat_request("sorry could you repeat that")
     assert not g.is_human_request("march third")
+
+
+@pytest.mark.parametrize(
+    "grammar",
+    [g.birth_date_grammar(extra=["support", "receptionist"]), g.day_grammar(extra=["billing", "reception"])],
+    ids=lambda gr: gr.name,
+)
+def test_appointment_grammars_compile_with_dictionary_words_and_their_extra_phrases(decoder, grammar) -> None:
+    decoder.add_jsgf_string(f"t_{grammar.name}", grammar.jsgf)
+    body = re.sub(r"<[^>]+>", " ", grammar.jsgf.split("\n", 2)[2]).replace("public", "")
+    assert sorted(w for w in set(re.findall(r"[a-z']+", body)) if decoder.lookup_word(w) is None) == []
+    assert "( agent please )" in grammar.jsgf
+    assert grammar.phrases[-1] in grammar.jsgf  # the extra phrases, e.g. "( reception )"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("july fourth nineteen eighty", date(1980, 7, 4)),
+        ("my date of birth is the fourth of july nineteen eighty", date(1980, 7, 4)),
+        ("november twenty third nineteen seventy five", date(1975, 11, 23)),
+        ("march the first two thousand and one", date(2001, 3, 1)),
+        ("may 5th 1990", date(1990, 5, 5)),
+        ("june tenth twenty twenty", date(2020, 6, 10)),
+        ("july fourth", None),  # no year
+        ("july fourth twenty thirty", None),  # not born yet
+        ("february thirtieth nineteen eighty", None),
+    ],
+)
+def test_normalize_birth_date_needs_a_year_and_a_past_date(text: str, value: date | None) -> None:
+    assert g.normalize_birth_date(text, today=TODAY) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("tomorrow", date(2026, 3, 11)),
+        ("today", TODAY),
+        ("the day after tomorrow", date(2026, 3, 12)),
+        ("next monday", date(2026, 3, 16)),
+        ("monday", date(2026, 3, 16)),
+        ("how about tuesday", date(2026, 3, 17)),  # today is Tuesday: the next one
+        ("march sixteenth", date(2026, 3, 16)),
+        ("march third", date(2027, 3, 3)),  # passed this year
+        ("the sixteenth", date(2026, 3, 16)),
+        ("the fifth", date(2026, 4, 5)),
+        ("banana", None),
+    ],
+)
+def test_normalize_day_resolves_spoken_days_into_the_future(text: str, value: date | None) -> None:
+    assert g.normalize_day(text, today=TODAY) == value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 
 import pytest
 
@@ -145,3 +146,11 @@ async def test_using_a_finished_stream_or_closed_recognizer_fails_clearly() -> N
     await rec.aclose()
     with pytest.raises(RecognizerClosed):
         rec.open_stream()
+
+
+async def test_birth_date_and_day_grammars_recognise_their_phrases(recognizer) -> None:
+    today = date(2026, 3, 10)
+    born = await recognise(recognizer, render_speech("july fourth nineteen eighty"), grammars.birth_date_grammar())
+    assert grammars.normalize_birth_date(born, today=today) == date(1980, 7, 4)
+    day = await recognise(recognizer, render_speech("next monday"), grammars.day_grammar())
+    assert grammars.normalize_day(day, today=today) == date(2026, 3, 16)

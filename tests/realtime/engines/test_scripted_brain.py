@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Any
 
+import pytest
+
 from realtime.engines.base import (
     BrainContext,
     BrainEvent,
@@ -18,7 +20,15 @@ from realtime.engines.base import (
     ToolCallRequested,
     TransferRequested,
 )
-from realtime.engines.scripted_brain import AuthenticationBrain, ScriptedBrain, ScriptedBrainFactory, Step
+from realtime.engines.scripted_appointments import AppointmentsBrain
+from realtime.engines.scripted_brain import (
+    AuthenticationBrain,
+    ScriptedBrain,
+    ScriptedBrainFactory,
+    Step,
+    SupportBrain,
+)
+from realtime.engines.scripted_follow_up import FollowUpBrain
 
 TODAY = date(2026, 3, 10)
 ANSWERS = [
@@ -282,3 +292,19 @@ async def test_a_refused_transfer_is_said_and_the_intake_goes_on() -> None:
     resumed = text(await collect(brain.transfer_refused("no agent available")))
     assert "couldn't reach a person" in resumed and "policy number" in resumed
     assert brain.step is Step.POLICY
+
+
+@pytest.mark.parametrize(
+    ("agent", "brain_type"),
+    [
+        ("authentication", AuthenticationBrain),
+        ("support", SupportBrain),
+        ("appointments", AppointmentsBrain),
+        ("claims-follow-up", FollowUpBrain),
+        ("default", ScriptedBrain),
+        ("claims-specialist", ScriptedBrain),
+    ],
+)
+def test_the_factory_picks_the_brain_by_agent(agent: str, brain_type: type) -> None:
+    brain = ScriptedBrainFactory(today=TODAY).new_brain(call_id="call-1", agent=agent, tools=RecordingTools())
+    assert type(brain) is brain_type and brain.agent == agent
