@@ -1,7 +1,6 @@
-"""What the call workflow needs to recover a call whose realtime worker died (DESIGN 2.8).
+"""Turns the call workflow lacks, recovered from the live transcript (DESIGN 2.8).
 
-`recovery_policy` hands the workflow the configured plan (settings are read when the worker starts;
-workflow code never reads them). `recover_turns` reads the turns the dead worker published to Redis
+`recover_turns` reads the turns the dead worker published to Redis
 (the live transcript list) that never reached the workflow as signals: a turn the worker finished
 is not lost because the process holding its signal died or its signal queue overflowed.
 """
@@ -15,17 +14,12 @@ from temporalio import activity
 from temporalio.converter import value_to_type
 
 from realtime.live import turns_key
-from workflows.contracts import RecoveredTurns, RecoverTurnsInput, RecoveryPolicy, Turn
+from workflows.contracts import RecoveredTurns, RecoverTurnsInput, Turn
 
 
 class RecoveryActivities:
-    def __init__(self, policy: RecoveryPolicy, redis_client: Any) -> None:
-        self._policy = policy
+    def __init__(self, redis_client: Any) -> None:
         self._redis = redis_client
-
-    @activity.defn(name="recovery_policy")
-    async def recovery_policy(self) -> RecoveryPolicy:
-        return self._policy
 
     @activity.defn(name="recover_turns")
     async def recover_turns(self, request: RecoverTurnsInput) -> RecoveredTurns:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 INCOMING_CALL = "Microsoft.Communication.IncomingCall"
+RECORDING_FILE_STATUS_UPDATED = "Microsoft.Communication.RecordingFileStatusUpdated"
+# `/recording/call/{call-id}/serverCallId/{server-call-id}/recordingId/{recording-id}`
+RECORDING_SUBJECT = re.compile(
+    r"^/recording/call/(?P<call_id>[^/]+)/serverCallId/(?P<server_call_id>[^/]+)/recordingId/(?P<recording_id>[^/]+)$"
+)
 
 # Call Automation callback events we route to the call workflow. Anything else is refused with 400.
 ACS_CALLBACK_TYPES = frozenset(
@@ -128,6 +134,37 @@ class AcsCloudEvent(BaseModel):
 class CallbackAck(BaseModel):
     accepted: int
     workflow_id: str
+
+
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s]+$", max_length=2048)]
+
+
+class RecordingChunk(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    document_id: str = Field(default="", alias="documentId")
+    index: int = 0
+    end_reason: str = Field(default="", alias="endReason")
+    content_location: HttpsUrl = Field(alias="contentLocation")
+    metadata_location: HttpsUrl | None = Field(default=None, alias="metadataLocation")
+    delete_location: HttpsUrl | None = Field(default=None, alias="deleteLocation")
+
+
+class RecordingStorageInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    recording_chunks: list[RecordingChunk] = Field(alias="recordingChunks", min_length=1, max_length=64)
+
+
+class RecordingFileStatusData(BaseModel):
+    """`Microsoft.Communication.RecordingFileStatusUpdated` data: where ACS put the recording."""
+
+    model_config = ConfigDict(extra="allow")
+
+    recording_storage_info: RecordingStorageInfo = Field(alias="recordingStorageInfo")
+    recording_start_time: str = Field(default="", alias="recordingStartTime")
+    recording_duration_ms: int = Field(default=0, alias="recordingDurationMs", ge=0)
+    session_end_reason: str = Field(default="", alias="sessionEndReason")
 
 
 class IncomingCallAck(BaseModel):

@@ -9,6 +9,7 @@ A history is accepted in the JSON form `temporal workflow show --output json` wr
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from temporalio.workflow import NondeterminismError
 
 from activities.storage import CallArchive, CallRecord, content_hash, verify
 from activities.storage.records import call_record_from_document, record_to_document
+from workflows.contracts import call_workflow_id, claim_follow_up_workflow_id
 
 Verdict = Literal["ok", "nondeterministic", "failed"]
 
@@ -83,10 +85,15 @@ def _default_workflows() -> list[type]:
 
 
 def load_history(source: str | bytes | dict[str, Any] | Path, *, workflow_id: str | None = None) -> WorkflowHistory:
-    """A history from a `temporal workflow show --output json` file, its text, or an export bundle."""
+    """A history from a `temporal workflow show --output json` file, its text, or an export bundle.
+
+    The workflow id matters to replay (a workflow may compare ids it built from its own id with
+    what signals carry), and the CLI's history file does not hold it: it is, in order, the one
+    given, the bundle's, the one a call or claim follow-up workflow derives from its input, and
+    last the file's name."""
     name = workflow_id
+    stem = source.stem if isinstance(source, Path) else ""
     if isinstance(source, Path):
-        name = name or source.stem
         source = source.read_text()
     try:
         document: Any = json.loads(source) if isinstance(source, str | bytes) else source
@@ -97,10 +104,27 @@ def load_history(source: str | bytes | dict[str, Any] | Path, *, workflow_id: st
         document = document["history"]
     if not isinstance(document, dict) or not isinstance(document.get("events"), list) or not document["events"]:
         raise HistoryFormatError("history has no events")
+    name = name or _derived_workflow_id(document["events"][0]) or stem
     try:
         return WorkflowHistory.from_json(name or "unknown", document)
     except Exception as err:  # the proto parser's errors are not a stable type
         raise HistoryFormatError(f"history does not decode: {err}") from err
+
+
+def _derived_workflow_id(started: Any) -> str:
+    """`call-{correlation_id}` / the claim's follow-up id, from the started event's JSON input."""
+    try:
+        attributes = started["workflowExecutionStartedEventAttributes"]
+        kind = attributes["workflowType"]["name"]
+        payload = attributes["input"]["payloads"][0]
+        argument = json.loads(base64.b64decode(payload["data"]))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return ""
+    if kind == "CallWorkflow" and isinstance(argument, dict) and argument.get("correlation_id"):
+        return call_workflow_id(str(argument["correlation_id"]))
+    if kind == "ClaimFollowUpWorkflow" and isinstance(argument, dict) and argument.get("claim_id"):
+        return claim_follow_up_workflow_id(str(argument["claim_id"]))
+    return ""
 
 
 async def replay(history: WorkflowHistory, *, workflows: Sequence[type] | None = None) -> ReplayReport:

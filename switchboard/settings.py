@@ -30,6 +30,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "CurrentAgent": "Keyword",
     "ClaimId": "Keyword",
     "CallDurationSeconds": "Int",
+    "RecordingId": "Keyword",
 }
 
 
@@ -63,6 +64,13 @@ class AcsSettings(BaseModel):
     answer_timeout_seconds: float = 30.0
     # Where "a person, please" goes when the brain names a queue rather than a number.
     human_queue_number: str = "+15550100100"
+    # ACS server-side recording of every call (mixed audio WAV), copied into our blob store when
+    # ACS publishes RecordingFileStatusUpdated; the workflow waits this long after the call for it.
+    server_recording: bool = False
+    recording_file_timeout_seconds: int = 900
+    # Local runs only: where requests for the ACS emulator's recording storage host go (the SDK
+    # downloads only from https://*.asm.skype.com); None in production.
+    recording_storage_redirect: str | None = None
 
 
 class ApiSettings(BaseModel):

@@ -122,6 +122,12 @@ def stack_env(settings: Settings) -> dict[str, str]:
         ),
         "SWITCHBOARD_REALTIME__RECOVERY_ACTION": settings.realtime.recovery_action,
         **({"SWITCHBOARD_AGENTS__SCENARIO": settings.agents.scenario} if settings.agents.scenario else {}),
+        "SWITCHBOARD_ACS__SERVER_RECORDING": str(settings.acs.server_recording).lower(),
+        **(
+            {"SWITCHBOARD_ACS__RECORDING_STORAGE_REDIRECT": settings.acs.recording_storage_redirect}
+            if settings.acs.recording_storage_redirect
+            else {}
+        ),
     }
 
 

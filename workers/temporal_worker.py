@@ -17,11 +17,13 @@ from activities.acs import AcsActivities, AcsEndpoints
 from activities.agents import AgentActivities
 from activities.appointments import AppointmentActivities, AppointmentBook
 from activities.archival import ArchiveActivities
+from activities.call_policy import CallPolicyActivities
 from activities.claims import ClaimsActivities
 from activities.follow_up import FollowUpActivities
 from activities.policies import PolicyActivities, PolicyRegister
+from activities.recording import RecordingActivities
 from activities.recovery import RecoveryActivities
-from activities.storage import build_archive
+from activities.storage import build_archive, build_blob_store
 from activities.summary import CallSummarizer, ChatSummarizer, OutcomeSummarizer, SummaryActivities
 from agents import Scenario, load_scenario
 from switchboard.logging import configure_logging
@@ -29,7 +31,7 @@ from switchboard.settings import Settings, get_settings
 from workers.health import serve_health
 from workflows.call import CallWorkflow
 from workflows.claim_follow_up import ClaimFollowUpWorkflow
-from workflows.contracts import FollowUpPolicy, RecoveryPolicy
+from workflows.contracts import CallPolicy, FollowUpPolicy, RecoveryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +60,19 @@ def follow_up_policy(settings: Settings) -> FollowUpPolicy:
     )
 
 
-def recovery_policy(settings: Settings) -> RecoveryPolicy:
+def call_policy(settings: Settings) -> CallPolicy:
     realtime = settings.realtime
-    return RecoveryPolicy(
-        action=realtime.recovery_action,
-        transfer_target=realtime.recovery_transfer_target,
-        heartbeat_timeout_seconds=realtime.watchdog_heartbeat_timeout_seconds,
-        callback_delay_seconds=realtime.recovery_callback_delay_seconds,
-        callback_caller_id=settings.claims.outbound_caller_id,
-        voice=settings.speech.azure_voice,
+    return CallPolicy(
+        recovery=RecoveryPolicy(
+            action=realtime.recovery_action,
+            transfer_target=realtime.recovery_transfer_target,
+            heartbeat_timeout_seconds=realtime.watchdog_heartbeat_timeout_seconds,
+            callback_delay_seconds=realtime.recovery_callback_delay_seconds,
+            callback_caller_id=settings.claims.outbound_caller_id,
+            voice=settings.speech.azure_voice,
+        ),
+        server_recording=settings.acs.server_recording,
+        recording_file_timeout_seconds=settings.acs.recording_file_timeout_seconds,
     )
 
 
@@ -83,7 +89,16 @@ def summary_activities(settings: Settings, scenario: Scenario) -> SummaryActivit
 
 def call_automation_client(settings: Settings) -> CallAutomationClient:
     # Built from endpoint + key, not a connection string: from a connection string the SDK forces https.
-    return CallAutomationClient(settings.acs.endpoint, AzureKeyCredential(settings.acs.access_key.get_secret_value()))
+    credential = AzureKeyCredential(settings.acs.access_key.get_secret_value())
+    if settings.acs.recording_storage_redirect:
+        # Local runs: the emulator serves the recording files the SDK will only fetch from ACS's host.
+        from emulators.acs._recording import DEFAULT_STORAGE_URL, StorageRedirectTransport
+
+        transport = StorageRedirectTransport(
+            storage_url=DEFAULT_STORAGE_URL, target=settings.acs.recording_storage_redirect
+        )
+        return CallAutomationClient(settings.acs.endpoint, credential, transport=transport)
+    return CallAutomationClient(settings.acs.endpoint, credential)
 
 
 @asynccontextmanager
@@ -92,7 +107,12 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
     # Agents' configuration is checked before anything starts: a bad file names itself and its field.
     scenario = load_scenario(settings.agents.config_dir, scenario=settings.agents.scenario)
     redis_client = aioredis.from_url(settings.redis.url, socket_connect_timeout=1, socket_timeout=2)
-    async with call_automation_client(settings) as acs, build_archive(settings) as archive, redis_client:
+    async with (
+        call_automation_client(settings) as acs,
+        build_archive(settings) as archive,
+        build_blob_store(settings) as blobs,
+        redis_client,
+    ):
         acs_activities = AcsActivities(acs, acs_endpoints(settings), human_queue_number=settings.acs.human_queue_number)
         archive_activities = ArchiveActivities(archive, redact_pii=settings.archive.redact_pii)
         claims = ClaimsActivities(archive, follow_up=follow_up_policy(settings))
@@ -100,7 +120,9 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
         agent_activities = AgentActivities(scenario)
         policies = PolicyActivities(PolicyRegister(settings.data_dir / "policies.sqlite3"))
         appointments = AppointmentActivities(AppointmentBook(settings.data_dir / "appointments.sqlite3"))
-        recovery = RecoveryActivities(recovery_policy(settings), redis_client)
+        recovery = RecoveryActivities(redis_client)
+        policy = CallPolicyActivities(call_policy(settings))
+        recording = RecordingActivities(acs, blobs)
         summaries = summary_activities(settings, scenario)
         worker = Worker(
             client,
@@ -119,8 +141,10 @@ async def call_worker(client: Client, settings: Settings) -> AsyncIterator[Worke
                 policies.verify_identity,
                 appointments.find_slots,
                 appointments.book_appointment,
-                recovery.recovery_policy,
                 recovery.recover_turns,
+                policy.call_policy,
+                recording.start_recording,
+                recording.store_recording,
                 summaries.summarize_call,
             ],
         )

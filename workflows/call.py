@@ -29,8 +29,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from activities.appointments import AppointmentActivities, BookAppointmentInput, FindSlotsInput
     from activities.archival import ArchiveActivities
+    from activities.call_policy import CallPolicyActivities
     from activities.claims import ClaimsActivities
     from activities.policies import PolicyActivities, VerifyIdentityInput
+    from activities.recording import (
+        RecordingActivities,
+        RecordingStarted,
+        StartRecordingInput,
+        StoredRecording,
+        StoreRecordingInput,
+    )
     from activities.recovery import RecoveryActivities
     from activities.summary import SummaryActivities
     from workflows.contracts import (
@@ -39,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         AnswerCallInput,
         CallEnded,
         CallInput,
+        CallPolicy,
         CallState,
         CallStatus,
         CallSummary,
@@ -56,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         MediaHeld,
         PlaceCallInput,
         PlayTextInput,
+        RecordingFileReady,
         RecoveredTurns,
         RecoverTurnsInput,
         RecoveryPolicy,
@@ -77,6 +87,7 @@ CALL_STATUS = SearchAttributeKey.for_keyword("CallStatus")
 CURRENT_AGENT = SearchAttributeKey.for_keyword("CurrentAgent")
 CLAIM_ID = SearchAttributeKey.for_keyword("ClaimId")
 CALL_DURATION_SECONDS = SearchAttributeKey.for_int("CallDurationSeconds")
+RECORDING_ID = SearchAttributeKey.for_keyword("RecordingId")
 
 
 # Tools with side effects the workflow runs for the realtime brain, each as an activity.
@@ -152,6 +163,8 @@ class CallWorkflow:
         self._media_task_queue = ""
         self._last_sequence = 0
         self._play_outcomes: dict[str, str] = {}
+        self._call_policy: CallPolicy | None = None
+        self._recording_files: dict[str, RecordingFileReady] = {}
 
     # ------------------------------------------------------------------ the story of a call
 
@@ -171,15 +184,17 @@ class CallWorkflow:
             )
             self._scenario = scenario
         if workflow.patched("media-watchdog"):
-            # ...and what to do if the realtime worker holding the call dies.
-            policy: RecoveryPolicy = await workflow.execute_activity_method(
-                RecoveryActivities.recovery_policy, start_to_close_timeout=timedelta(seconds=10)
+            # ...what to do if the realtime worker holding the call dies, and whether ACS records it.
+            policy: CallPolicy = await workflow.execute_activity_method(
+                CallPolicyActivities.call_policy, start_to_close_timeout=timedelta(seconds=10)
             )
-            self._recovery_policy = policy
+            self._call_policy, self._recovery_policy = policy, policy.recovery
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
             return await self._finish(CallStatus.FAILED, reason="connect_timeout")
+        if self._call_policy is not None and self._call_policy.server_recording and not self._disconnected:
+            await self._start_server_recording()
 
         if self._recovery_policy is None:
             await workflow.wait_condition(self._call_over)
@@ -266,7 +281,60 @@ class CallWorkflow:
             await self._summarize()
         self._set_status(status)
         await self._archive()
+        if self._state.server_recording_id and self._call_policy is not None:
+            # ACS publishes the recording's file after the call; the record is archived again with it.
+            if await self._store_server_recording(self._call_policy):
+                await self._archive()
         return self._state
+
+    async def _start_server_recording(self) -> None:
+        """ACS records the call (mixed audio WAV). Not fatal: the call goes on unrecorded by ACS."""
+        if not self._state.server_call_id:
+            workflow.logger.warning("no server call id for %s; ACS recording not started", self._state.workflow_id)
+            return
+        try:
+            started: RecordingStarted = await workflow.execute_activity_method(
+                RecordingActivities.start_recording,
+                StartRecordingInput(workflow_id=self._state.workflow_id, server_call_id=self._state.server_call_id),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["StartRecordingFailed"]),
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "ACS recording of %s not started: %s", self._state.workflow_id, failure_message(err)
+            )
+            return
+        self._state.server_recording_id = started.recording_id
+        workflow.upsert_search_attributes([RECORDING_ID.value_set(started.recording_id)])
+
+    async def _store_server_recording(self, policy: CallPolicy) -> bool:
+        """Wait (bounded) for ACS's RecordingFileStatusUpdated, then copy the file to our blob store."""
+        recording_id = self._state.server_recording_id
+        timeout = timedelta(seconds=policy.recording_file_timeout_seconds)
+        if not await self._wait(lambda: recording_id in self._recording_files, timeout):
+            workflow.logger.warning("no recording file from ACS for %s within %s", recording_id, timeout)
+            return False
+        ready = self._recording_files[recording_id]
+        try:
+            stored: StoredRecording = await workflow.execute_activity_method(
+                RecordingActivities.store_recording,
+                StoreRecordingInput(
+                    workflow_id=self._state.workflow_id,
+                    recording_id=recording_id,
+                    content_location=ready.content_location,
+                    metadata_location=ready.metadata_location,
+                    delete_location=ready.delete_location,
+                    document_id=ready.document_id,
+                ),
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("ACS recording %s not stored: %s", recording_id, failure_message(err))
+            return False
+        self._state.server_recording_location = stored.location
+        return True
 
     async def _summarize(self) -> None:
         """The summary staff read first; a call is archived without one if it cannot be written."""
@@ -491,6 +559,8 @@ class CallWorkflow:
             self._state.connected_at = workflow.now().isoformat()
             if event.call_connection_id:
                 self._state.call_connection_id = event.call_connection_id
+            if event.server_call_id and not self._state.server_call_id:
+                self._state.server_call_id = event.server_call_id
             if self._state.status == CallStatus.ANSWERING:
                 self._set_status(CallStatus.CONNECTED)
         elif event.type == CALL_DISCONNECTED:
@@ -506,6 +576,13 @@ class CallWorkflow:
                 self._transferred = True
         elif event.type in (PLAY_COMPLETED, PLAY_FAILED):
             self._play_outcomes[event.operation_context] = event.type
+
+    @workflow.signal
+    def recording_file_ready(self, event: RecordingFileReady) -> None:
+        if event.event_id in self._seen_event_ids:
+            return
+        self._seen_event_ids.add(event.event_id)
+        self._recording_files.setdefault(event.recording_id, event)
 
     @workflow.signal
     def media_attached(self, event: MediaAttached) -> None:

@@ -177,6 +177,9 @@ class CallState:
     media_session_id: str = ""
     recovery: RecoveryRecord | None = None
     summary: CallSummary | None = None
+    # ACS server-side recording (when enabled): its id, then where our copy of the file is.
+    server_recording_id: str = ""
+    server_recording_location: str = ""
 
 
 @dataclass
@@ -499,3 +502,25 @@ class CallSummary:
     text: str
     engine: str = "local"
     model: str = ""
+
+
+@dataclass
+class CallPolicy:
+    """Per-deployment call handling the workflow needs (from settings, through an activity)."""
+
+    recovery: RecoveryPolicy = field(default_factory=RecoveryPolicy)
+    server_recording: bool = False
+    recording_file_timeout_seconds: int = 900
+
+
+@dataclass
+class RecordingFileReady:
+    """ACS's `RecordingFileStatusUpdated` (through Event Grid), reduced to what storing it needs."""
+
+    event_id: str
+    recording_id: str
+    content_location: str
+    metadata_location: str = ""
+    delete_location: str = ""
+    document_id: str = ""
+    duration_ms: int = 0

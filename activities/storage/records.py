@@ -60,7 +60,7 @@ _CALL_FIELDS: dict[int, frozenset[str]] = {
     )
 }
 # Version 2: the post-call summary and, for a call whose media worker died, how it was recovered.
-_CALL_FIELDS[2] = _CALL_FIELDS[1] | {"summary", "recovery"}
+_CALL_FIELDS[2] = _CALL_FIELDS[1] | {"summary", "recovery", "server_recording_location"}
 _TURN_FIELDS: dict[int, frozenset[str]] = {
     1: frozenset({"sequence", "caller_text", "agent_text", "agent", "interrupted", "started_at", "timings"})
 }
@@ -124,6 +124,8 @@ class CallRecord:
     recording_location: str = ""
     # True when transcripts and tool-call strings were PII-redacted before archival.
     redacted: bool = False
+    # Our copy of ACS's own (server-side) recording, when ACS recorded the call (schema 2).
+    server_recording_location: str = ""
     # The post-call summary (schema 2).
     summary: str = ""
     # How the call was recovered when its media worker died (`RecoveryRecord` fields); {} otherwise.
@@ -351,6 +353,7 @@ def call_record_from_state(
         tool_calls=[_normalise(dict(call)) for call in tool_calls],
         claim_id=state.claim_id,
         recording_location=recording_location,
+        server_recording_location=state.server_recording_location,
         summary=state.summary.text if state.summary is not None else "",
         recovery=_normalise(asdict(state.recovery)) if state.recovery is not None else {},
     )

@@ -1,4 +1,5 @@
-"""ACS webhooks: Event Grid (IncomingCall) and the per-call Call Automation callbacks.
+"""ACS webhooks: Event Grid (IncomingCall, RecordingFileStatusUpdated) and the per-call Call Automation
+callbacks.
 
 Both validate everything before they touch Temporal: a malformed, unknown or oversized delivery is
 refused with a 4xx and starts or disturbs no workflow. Event Grid delivers at least once, so the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -23,17 +25,20 @@ from api.deps import SettingsDep, TemporalClientDep
 from api.schemas import (
     ACS_CALLBACK_TYPES,
     INCOMING_CALL,
+    RECORDING_FILE_STATUS_UPDATED,
+    RECORDING_SUBJECT,
     SUBSCRIPTION_VALIDATION,
     AcsCloudEvent,
     CallbackAck,
     EventGridEvent,
     IncomingCallAck,
     IncomingCallData,
+    RecordingFileStatusData,
     SubscriptionValidationData,
 )
 from switchboard.media_token import verify_media_token
 from workflows.call import CallWorkflow
-from workflows.contracts import AcsEvent, CallInput, call_workflow_id
+from workflows.contracts import AcsEvent, CallInput, RecordingFileReady, call_workflow_id
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["acs webhooks"])
@@ -46,7 +51,7 @@ def _bad_request(detail: str) -> HTTPException:
 @router.post(
     "/events/eventgrid",
     response_model=IncomingCallAck | dict[str, str],
-    summary="Event Grid webhook: subscription validation and Microsoft.Communication.IncomingCall",
+    summary="Event Grid webhook: subscription validation, IncomingCall and RecordingFileStatusUpdated",
 )
 async def event_grid(
     request: Request,
@@ -71,16 +76,66 @@ async def event_grid(
         logger.info("answered Event Grid subscription validation")
         return {"validationResponse": validation.validation_code}
 
-    unknown = sorted({event.event_type for event in events if event.event_type != INCOMING_CALL})
+    unknown = sorted({event.event_type for event in events} - {INCOMING_CALL, RECORDING_FILE_STATUS_UPDATED})
     if unknown:
         raise _bad_request("unsupported_event_type")
     try:
-        calls = [IncomingCallData.model_validate(event.data) for event in events]
+        calls = [IncomingCallData.model_validate(event.data) for event in events if event.event_type == INCOMING_CALL]
     except ValidationError as err:
         raise _bad_request("invalid_incoming_call") from err
+    recordings = [_recording_file(event) for event in events if event.event_type == RECORDING_FILE_STATUS_UPDATED]
 
     started = [await _start_call(temporal, settings.temporal.task_queue, call) for call in calls]
-    return IncomingCallAck(workflow_ids=started)
+    routed = [await _route_recording_file(temporal, call_id, ready) for call_id, ready in recordings]
+    return IncomingCallAck(workflow_ids=started + routed)
+
+
+def _recording_file(event: EventGridEvent) -> tuple[str, RecordingFileReady]:
+    """The call (from the subject) and the file ACS published, validated before anything is signalled."""
+    subject = RECORDING_SUBJECT.match(event.subject)
+    if subject is None:
+        raise _bad_request("invalid_recording_subject")
+    try:
+        data = RecordingFileStatusData.model_validate(event.data)
+    except ValidationError as err:
+        raise _bad_request("invalid_recording_file_event") from err
+    chunk = min(data.recording_storage_info.recording_chunks, key=lambda c: c.index)
+    return subject["call_id"], RecordingFileReady(
+        event_id=event.id,
+        recording_id=subject["recording_id"],
+        content_location=chunk.content_location,
+        metadata_location=chunk.metadata_location or "",
+        delete_location=chunk.delete_location or "",
+        document_id=chunk.document_id,
+        duration_ms=data.recording_duration_ms,
+    )
+
+
+async def _route_recording_file(temporal: TemporalClientDep, call_id: str, ready: RecordingFileReady) -> str:
+    """Signal the call's workflow: by the call id in the subject (our correlation id), else by the
+    `RecordingId` search attribute the workflow set when it started the recording. Unknown: 404,
+    so Event Grid redelivers (and finally dead-letters) rather than the file being forgotten."""
+    candidates = [call_workflow_id(call_id)]
+    async for execution in temporal.list_workflows(f"RecordingId = '{_quoted(ready.recording_id)}'", limit=5):
+        candidates.append(execution.id)
+    for workflow_id in dict.fromkeys(candidates):
+        handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+        try:
+            await handle.signal(CallWorkflow.recording_file_ready, ready)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        logger.info("recording %s of %s is ready", ready.recording_id, workflow_id)
+        return workflow_id
+    logger.warning("recording file %s matches no running call", ready.recording_id)
+    raise HTTPException(status.HTTP_404_NOT_FOUND, detail="recording_call_not_found")
+
+
+def _quoted(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_\-=+/.:]+", value):
+        raise _bad_request("invalid_recording_subject")
+    return value
 
 
 async def _start_call(temporal: TemporalClientDep, task_queue: str, call: IncomingCallData) -> str:

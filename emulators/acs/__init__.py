@@ -24,9 +24,20 @@ What it plays
   GET    /calling/callConnections/{id}/participants         200     {"value": [...]}
   POST   /calling/recordings                                200     {"recordingId", "recordingState", "recordingKind"}
   GET    /calling/recordings/{id}                           200     same
-  DELETE /calling/recordings/{id}                           204
-  POST   /calling/recordings/{id}:pause / :resume           202
+  DELETE /calling/recordings/{id}       (stop; idempotent)  204
+  POST   /calling/recordings/{id}:pause / :resume           202     (400 once the recording ended)
+  GET    /v1/objects/{documentId}/content/audio             200     the WAV (206 for a ``Range``; 416)
+  GET    /v1/objects/{documentId}/content/acsmetadata       200     recording metadata JSON
+  DELETE /v1/objects/{documentId}                           200     content and metadata gone (then 404)
   ========================================================  ======  ===============================
+
+  Recordings: ``recordingContentType`` audio, ``recordingChannelType`` mixed and ``recordingFormatType``
+  wav only (unset means these; anything else, or ``externalStorage``, is a 400); ``pauseOnStart`` works.
+  The ``/v1/objects`` routes are the recording storage ACS publishes: signed like the rest, except that
+  the SDK signs the ACS resource's host (also sent as ``x-ms-host``, required) while the request goes
+  to ``options.recording_storage_url`` (``https://emulator-storage.asm.skype.com``: the SDK refuses
+  other hosts, and plain http); no api-version. Build the SDK client with
+  ``transport=emu.storage_transport()`` so those requests reach the emulator.
 
   Unknown (or ended) call connection: 404 in the same error shape. Every request is recorded as a
   `RecordedRequest` in `emu.requests` (method, path, body, perf_counter and wall-clock receive times,
@@ -41,7 +52,8 @@ What it plays
   CallDisconnected) or CallTransferFailed for targets in ``failing_targets``; PlayStarted then
   PlayCompleted after an estimate of the prompt's length (175 words/min; files
   ``play_file_seconds``), PlayFailed for an empty source list, PlayCanceled on
-  cancelAllMediaOperations; RecordingStateChanged; CreateCallFailed for failing outbound targets.
+  cancelAllMediaOperations; RecordingStateChanged (active on start/resume; inactive on pause, stop and
+  when the call ends while recording); CreateCallFailed for failing outbound targets.
   Per call, in order; failed deliveries are retried with exponential backoff and never crash anything.
 - **Event Grid**: once per webhook URL the SubscriptionValidationEvent handshake
   (``aeg-event-type: SubscriptionValidation``; the webhook must answer 200
@@ -49,7 +61,15 @@ What it plays
   ``Microsoft.Communication.IncomingCall`` (``aeg-event-type: Notification``), Event Grid schema, with
   ``to``/``from`` identifiers, ``serverCallId``, ``callerDisplayName``, ``incomingCallContext`` (opaque,
   maps back to the call on answer) and ``correlationId``; ``deliveries=N`` posts the same event id N
-  times.
+  times. When a recording ends (stop, or the call ends while recording) and after
+  ``recording_file_delay``, ``Microsoft.Communication.RecordingFileStatusUpdated`` goes to the same
+  webhook, same headers and retries: subject
+  ``/recording/call/{correlationId}/serverCallId/{serverCallId}/recordingId/{recordingId}``, data
+  ``{"recordingStorageInfo": {"recordingChunks": [{"documentId", "index": 0, "endReason":
+  "SessionEnded", "contentLocation": ".../v1/objects/{documentId}/content/audio", "metadataLocation":
+  ".../content/acsmetadata", "deleteLocation": ".../v1/objects/{documentId}"}]}, "recordingStartTime",
+  "recordingDurationMs", "recordingContentType": "Audio", "recordingChannelType": "Mixed",
+  "recordingFormatType": "Wav", "sessionEndReason": "CallEnded"}``.
 - **Media**: after connect (``mediaStreamingOptions.startMediaStreaming`` true, or a later
   startMediaStreaming request) a WebSocket client to ``transportUrl`` sends ``AudioMetadata`` then one
   ``AudioData`` per 20 ms on a drift-free monotonic schedule (``silent: true`` frames of zeros when the
@@ -57,6 +77,12 @@ What it plays
   sends (any key casing) is played at 1x through a playout buffer that ``StopAudio`` empties; see
   `emulators.acs._media` for the exact definitions of segments, underruns (late frames) and frames
   after StopAudio.
+- **Recording**: while a recording is active (not paused), each media tick's caller frame plus the
+  agent frame played at that tick (sample-wise sum, clipped) is appended to it; time without media
+  inside an active span is silence, paused time is left out. The file is a WAV (PCM16 mono, the
+  call's rate); see `emulators.acs._recording`. Inspect ``emu.recording_files`` (by documentId),
+  ``emu.recording_deliveries``, ``call.recordings``; ``await emu.wait_recording_file(recording_id)``
+  returns the `RecordingFile` once its event was delivered (or given up on).
 
 In-process use
 --------------
@@ -90,7 +116,7 @@ Control API (same server, no auth: dev only)
 - ``GET /emulator/calls`` -> ``{"calls": [{"call_id", "direction", "state", "caller"}]}``
 - ``GET /emulator/calls/{call_id}`` -> `SimulatedCall.summary()`: state, ids, milestones, media
   counters (frames sent/played, late frames, StopAudio count, frames after stop), caller utterances,
-  agent segments, callbacks; times in seconds since ``placed_at``. 404 if unknown.
+  agent segments, recordings, callbacks; times in seconds since ``placed_at``. 404 if unknown.
 - ``POST /emulator/calls/{call_id}/hang-up`` -> the caller hangs up; returns the summary.
 - ``GET /emulator/requests[?call_connection_id=]`` -> recorded Call Automation requests.
 - ``GET /health`` -> ``{"status": "ok", "calls": n}``
@@ -102,6 +128,7 @@ Process: ``python -m emulators.acs --host 127.0.0.1 --port 8787 --access-key KEY
 from ._call import MILESTONES, CallState, SentEvent, SimulatedCall
 from ._delivery import Delivery, DeliveryAttempt
 from ._media import AgentSegment, CallerUtterance, CallTimeline, StopAudioRecord
+from ._recording import Recording, RecordingFile, StorageRedirectTransport
 from .emulator import (
     AcsEmulator,
     EmulatorClosed,
@@ -142,6 +169,8 @@ __all__ = [
     "IncomingCallDeliveryError",
     "PlayWav",
     "RecordedRequest",
+    "Recording",
+    "RecordingFile",
     "Say",
     "ScriptError",
     "SendDtmf",
@@ -150,6 +179,7 @@ __all__ = [
     "SimulatedCall",
     "Step",
     "StopAudioRecord",
+    "StorageRedirectTransport",
     "WaitAgentDone",
     "WaitAgentHeard",
     "dump_script",

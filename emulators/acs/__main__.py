@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 
+from ._recording import DEFAULT_STORAGE_URL
 from .emulator import AcsEmulator, EmulatorOptions
 
 
@@ -25,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="phone number whose transfers / outbound calls fail (repeatable)",
     )
+    parser.add_argument(
+        "--recording-storage-url",
+        default=DEFAULT_STORAGE_URL,
+        help="base of recording content/metadata/delete URLs in RecordingFileStatusUpdated (the SDK only "
+        "accepts https://*.asm.skype.com; clients reach the emulator through StorageRedirectTransport)",
+    )
     parser.add_argument("--no-keep-audio", action="store_true", help="do not keep heard PCM (long runs)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -36,7 +43,7 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    options = EmulatorOptions(keep_audio=not args.no_keep_audio)
+    options = EmulatorOptions(keep_audio=not args.no_keep_audio, recording_storage_url=args.recording_storage_url)
     async with AcsEmulator(
         access_key=args.access_key,
         event_grid_url=args.event_grid_url,

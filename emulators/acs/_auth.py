@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -37,10 +37,13 @@ def verify_request(
     body: bytes,
     now: datetime | None = None,
     max_clock_skew: timedelta = timedelta(minutes=15),
+    signed_hosts: Sequence[str] | None = None,
 ) -> str | None:
     """Check one request. Returns None when it is authentic, else a short reason (for the 401 body).
 
-    `headers` must be case-insensitive (Starlette's are). `host` is the Host header as received.
+    `headers` must be case-insensitive (Starlette's are). `host` is the Host header as received, unless
+    `signed_hosts` lists the values the signer may have used instead (the SDK signs recording downloads
+    on another host with the ACS resource's host; the signature may match any of them).
     """
     authorization = headers.get("authorization")
     if not authorization:
@@ -71,17 +74,19 @@ def verify_request(
     if abs(current - sent_at) > max_clock_skew:
         return "x-ms-date is outside the allowed clock skew."
 
-    values = []
-    for name in signed_headers:
-        value = headers.get(name)
-        if value is None:
-            return f"Signed header {name!r} is missing."
-        values.append(value)
-    string_to_sign = f"{method.upper()}\n{path_and_query}\n{';'.join(values)}"
-    try:
-        expected = sign(access_key, string_to_sign)
-    except (binascii.Error, ValueError):
-        return "The emulator's access key is not valid base64."
-    if not hmac.compare_digest(expected, signature):
-        return "Signature mismatch."
-    return None
+    hosts = list(signed_hosts) if signed_hosts is not None else [headers.get("host")]
+    for host in hosts:
+        values = []
+        for name in signed_headers:
+            value = host if name == "host" else headers.get(name)
+            if value is None:
+                return f"Signed header {name!r} is missing."
+            values.append(value)
+        string_to_sign = f"{method.upper()}\n{path_and_query}\n{';'.join(values)}"
+        try:
+            expected = sign(access_key, string_to_sign)
+        except (binascii.Error, ValueError):
+            return "The emulator's access key is not valid base64."
+        if hmac.compare_digest(expected, signature):
+            return None
+    return "Signature mismatch."

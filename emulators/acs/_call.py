@@ -11,7 +11,7 @@ import time
 import uuid
 import wave
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from switchboard.speech import resample_pcm16
 from . import _wire
 from ._delivery import Delivery, post_json
 from ._media import FRAME_SECONDS, CallerUtterance, CallTimeline, MediaSession
+from ._recording import Recording, mix_pcm16
 from .script import HangUp, PlayWav, Say, SendDtmf, Silence, Step, WaitAgentDone, WaitAgentHeard
 
 if TYPE_CHECKING:
@@ -75,16 +76,6 @@ class SentEvent:
         return self.type.removeprefix(_wire.EVENT_PREFIX)
 
 
-@dataclass
-class Recording:
-    recording_id: str
-    call: SimulatedCall
-    kind: str
-    state: str = "active"
-    callback_uri: str | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
 class SimulatedCall:
     """A call the emulator plays ACS for. Created by `AcsEmulator.place_call` (inbound) or by the app's
     create-call request (outbound). Tests and benchmarks read its timeline and events."""
@@ -116,6 +107,8 @@ class SimulatedCall:
         self.operation_context: str | None = None
         self.media_options: dict[str, Any] | None = None
         self.transfer_target: str | None = None
+        self.event_grid_url: str | None = None  # where IncomingCall went; recording files go there too
+        self.recordings: list[Recording] = []
         self.end_reason: str | None = None
         self.error: str | None = None
         self.placed_at = time.perf_counter()
@@ -320,6 +313,16 @@ class SimulatedCall:
                 "done": "script_done" in self.milestones,
                 "timeouts": list(tl.script_timeouts),
             },
+            "recordings": [
+                {
+                    "recording_id": r.recording_id,
+                    "state": r.state,
+                    "ended": r.ended,
+                    "duration_ms": r.duration_ms,
+                    "document_id": r.file.document_id if r.file else None,
+                }
+                for r in self.recordings
+            ],
             "events": [
                 {
                     "type": e.short_type,
@@ -497,6 +500,7 @@ class SimulatedCall:
             stop_window_ms=opts.stop_window_ms,
             connect_timeout=opts.media_connect_timeout,
             headers=opts.media_headers,
+            on_tick=self._record_tick,
         )
         self._media_task = self._spawn(self._run_media(self.media, operation_context), "media")
         return True
@@ -686,6 +690,39 @@ class SimulatedCall:
         for task in list(self._plays):
             task.cancel()
 
+    def _record_tick(self, due: float, caller: bytes, agent: bytes | None) -> None:
+        active = [r for r in self.recordings if r.active]
+        if not active:
+            return
+        mixed = mix_pcm16(caller, agent)
+        for recording in active:
+            recording.capture(due, mixed)
+
+    def add_recording(self, recording: Recording) -> None:
+        recording.sample_rate = self.timeline.sample_rate
+        self.recordings.append(recording)
+        self.recording_changed(recording)
+
+    def pause_recording(self, recording: Recording) -> None:
+        recording.pause(time.perf_counter())
+        self.recording_changed(recording)
+
+    def resume_recording(self, recording: Recording) -> None:
+        recording.resume(time.perf_counter())
+        self.recording_changed(recording)
+
+    def end_recording(self, recording: Recording, reason: str) -> None:
+        """Stop `recording` (once): RecordingStateChanged inactive, then its file is published."""
+        if recording.ended:
+            return
+        recording.end(time.perf_counter(), reason)
+        self.recording_changed(recording)
+        self._emu._recording_ended(self, recording)
+
+    def _end_recordings(self) -> None:
+        for recording in self.recordings:
+            self.end_recording(recording, "CallEnded")
+
     def recording_changed(self, recording: Recording) -> None:
         self.emit(
             "RecordingStateChanged",
@@ -705,6 +742,7 @@ class SimulatedCall:
             return
         self.state = CallState.FAILED
         self.end_reason = reason
+        self._end_recordings()
         self._reach("disconnected")
         self._spawn(self._wind_down(), "wind-down")
 
@@ -720,6 +758,7 @@ class SimulatedCall:
                 operation_context=self.operation_context,
                 result=_wire.result_information(200, 0, reason),
             )
+        self._end_recordings()
         self._reach("disconnected")
         self._spawn(self._wind_down(), "wind-down")
 

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +42,10 @@ from ._wire import iso_z
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.020
+
+# Called once per media tick with (scheduled perf_counter time of the tick, caller frame, agent frame
+# played at that tick or None). The call's recorder listens here.
+TickListener = Callable[[float, bytes, bytes | None], None]
 
 
 @dataclass
@@ -214,7 +218,8 @@ class Playout:
             last_end = (self.last_played_at or at) + FRAME_SECONDS
             self._close_segment(min(at, last_end), interrupted=True)
 
-    def tick(self, at: float) -> None:
+    def tick(self, at: float) -> bytes | None:
+        """Play one frame's worth at `at`; returns the frame played (None when nothing was)."""
         frame_bytes = self._timeline.frame_bytes
         if len(self._buffer) >= frame_bytes:
             frame = bytes(self._buffer[:frame_bytes])
@@ -228,8 +233,9 @@ class Playout:
             if self._buffer:
                 self._tail_waited = True
             self._idle(at)
-            return
+            return None
         self._play(frame, at)
+        return frame
 
     def _play(self, frame: bytes, at: float) -> None:
         tl = self._timeline
@@ -337,6 +343,7 @@ class MediaSession:
         stop_window_ms: int = 300,
         connect_timeout: float = 5.0,
         headers: Mapping[str, str] | None = None,
+        on_tick: TickListener | None = None,
     ) -> None:
         self.url = url
         self.timeline = timeline
@@ -350,6 +357,7 @@ class MediaSession:
         self._connect_timeout = connect_timeout
         self._headers = dict(headers or {})
         self._ws: ClientConnection | None = None
+        self._on_tick = on_tick
         self._closing = False
         self.close_reason: str | None = None
 
@@ -420,6 +428,7 @@ class MediaSession:
         tl = self.timeline
         loop = asyncio.get_running_loop()
         start = loop.time()
+        start_perf = time.perf_counter()
         start_wall = datetime.now(UTC)
         tick = 0
         while not self._closing:
@@ -451,7 +460,13 @@ class MediaSession:
             tl.caller_frames_sent += 1
             tl.caller_silent_frames += silent
             tl.caller_frame_times.append(now)
-            self.playout.tick(now)
+            played = self.playout.tick(now)
+            if self._on_tick is not None:
+                try:
+                    self._on_tick(start_perf + tick * FRAME_SECONDS, frame, played)
+                except Exception:  # a listener bug must not stop the media clock
+                    log.exception("media tick listener failed")
+                    self._on_tick = None
             tick += 1
 
     async def _receive(self, ws: ClientConnection) -> None:

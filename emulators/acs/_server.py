@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 
 from . import _wire
 from ._auth import verify_request
-from ._call import CallState, Recording, SimulatedCall
+from ._call import CallState, SimulatedCall
+from ._recording import Recording, RecordingFile, parse_range, unsupported_options
 from .script import ScriptError, load_script
 
 if TYPE_CHECKING:
@@ -198,14 +199,18 @@ class _CallAutomation:
         if call is None or call.is_over:
             raise AcsError(404, "NotFound", "No active call matches the call locator.")
         ctx.record.call_connection_id = call.call_connection_id
+        unsupported = unsupported_options(ctx.body)
+        if unsupported:
+            raise AcsError(400, "BadRequest", unsupported)
         recording = Recording(
             recording_id=base64url_id(),
             call=call,
             kind="azureCommunicationServices",
+            state="inactive" if ctx.body.get("pauseOnStart") else "active",
             callback_uri=ctx.body.get("recordingStateCallbackUri"),
         )
         self.emu.recordings[recording.recording_id] = recording
-        call.recording_changed(recording)
+        call.add_recording(recording)
         return 200, self._recording_body(recording)
 
     def _recording(self, ctx: _Ctx) -> Recording:
@@ -230,23 +235,25 @@ class _CallAutomation:
     @_route("DELETE", _REC)
     async def stop_recording(self, ctx: _Ctx) -> tuple[int, Any]:
         recording = self._recording(ctx)
-        if recording.state != "inactive":
-            recording.state = "inactive"
-            recording.call.recording_changed(recording)
+        recording.call.end_recording(recording, "stopped by the app")
         return 204, None
+
+    def _live_recording(self, ctx: _Ctx) -> Recording:
+        recording = self._recording(ctx)
+        if recording.ended:
+            raise AcsError(400, "BadRequest", f"Recording {recording.recording_id} has ended.")
+        return recording
 
     @_route("POST", _REC + r":pause")
     async def pause_recording(self, ctx: _Ctx) -> tuple[int, Any]:
-        recording = self._recording(ctx)
-        recording.state = "inactive"
-        recording.call.recording_changed(recording)
+        recording = self._live_recording(ctx)
+        recording.call.pause_recording(recording)
         return 202, None
 
     @_route("POST", _REC + r":resume")
     async def resume_recording(self, ctx: _Ctx) -> tuple[int, Any]:
-        recording = self._recording(ctx)
-        recording.state = "active"
-        recording.call.recording_changed(recording)
+        recording = self._live_recording(ctx)
+        recording.call.resume_recording(recording)
         return 202, None
 
 
@@ -284,6 +291,10 @@ def build_app(emu: AcsEmulator) -> FastAPI:
     @app.api_route("/calling/{rest:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
     async def calling(request: Request) -> Response:
         return await _handle_calling(emu, api, request)
+
+    @app.api_route("/v1/objects/{rest:path}", methods=["GET", "DELETE", "POST", "PUT", "PATCH", "HEAD"])
+    async def recording_storage(request: Request) -> Response:
+        return await _handle_storage(emu, request)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -368,10 +379,10 @@ def build_app(emu: AcsEmulator) -> FastAPI:
     return app
 
 
-async def _handle_calling(emu: AcsEmulator, api: _CallAutomation, request: Request) -> Response:
+def _new_record(emu: AcsEmulator, request: Request, raw: bytes) -> RecordedRequest:
+    """Record one request in `emu.requests` (Authorization redacted)."""
     from .emulator import RecordedRequest
 
-    raw = await request.body()
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
     query = request.scope.get("query_string", b"").decode("latin-1")
@@ -391,6 +402,13 @@ async def _handle_calling(emu: AcsEmulator, api: _CallAutomation, request: Reque
         received_wall=datetime.now(UTC),
     )
     emu.requests.append(record)
+    return record
+
+
+async def _handle_calling(emu: AcsEmulator, api: _CallAutomation, request: Request) -> Response:
+    raw = await request.body()
+    record = _new_record(emu, request, raw)
+    path, query, parsed = record.path, record.query, record.body
 
     def finish(status: int, payload: Any) -> Response:
         record.status = status
@@ -454,3 +472,91 @@ async def _handle_calling(emu: AcsEmulator, api: _CallAutomation, request: Reque
         if status >= 500:
             emu.forget_repeatable(request_id)
     return finish(status, payload)
+
+
+# ---------------------------------------------------------------- recording storage
+
+_OBJECT = re.compile(r"/v1/objects/(?P<doc>[^/]+)(?P<rest>/content/audio|/content/acsmetadata)?\Z")
+
+
+async def _handle_storage(emu: AcsEmulator, request: Request) -> Response:
+    """Recording content, metadata and delete, as the SDK's download_recording / delete_recording call
+    them: HMAC-signed like Call Automation, but the signed host is the ACS resource's (the SDK also
+    sends it as ``x-ms-host``), not the storage host the request went to. No api-version."""
+    raw = await request.body()
+    record = _new_record(emu, request, raw)
+
+    def finish(status: int, payload: Any, response: Response | None = None) -> Response:
+        record.status = status
+        record.response = payload
+        record.responded_at = time.perf_counter()
+        if response is not None:
+            return response
+        return _respond(status, payload)
+
+    ms_host = request.headers.get("x-ms-host")
+    if not ms_host:
+        return finish(401, _wire.error_body("Unauthorized", "Missing x-ms-host header."))
+    hosts = [h for h in (request.headers.get("host"), ms_host, f"{ms_host}:{emu.port}") if h]
+    failure = verify_request(
+        access_key=emu.access_key,
+        method=request.method,
+        path_and_query=record.path + (f"?{record.query}" if record.query else ""),
+        headers=request.headers,
+        body=raw,
+        max_clock_skew=emu.options.max_clock_skew,
+        signed_hosts=hosts,
+    )
+    if failure is not None:
+        return finish(401, _wire.error_body("Unauthorized", failure))
+
+    match = _OBJECT.match(record.path)
+    if match is None:
+        return finish(404, _wire.error_body("NotFound", f"No object at {record.path}."))
+    rest = match["rest"]
+    record.operation = {
+        None: "delete_recording",
+        "/content/audio": "download_recording",
+        "/content/acsmetadata": "download_recording_metadata",
+    }[rest]
+    allowed = "DELETE" if rest is None else "GET"
+    if request.method != allowed:
+        return finish(405, _wire.error_body("MethodNotAllowed", f"{request.method} is not allowed on {record.path}."))
+    file = emu.recording_files.get(match["doc"])
+    if file is not None:
+        record.call_connection_id = file.call_connection_id
+    if file is None or file.deleted:
+        return finish(404, _wire.error_body("NotFound", f"Document {match['doc']} was not found."))
+
+    if rest is None:
+        file.deleted = True
+        return finish(200, None, Response(status_code=200))
+    if rest == "/content/acsmetadata":
+        body = json.dumps(file.metadata).encode()
+        return finish(200, {"bytes": len(body)}, Response(body, status_code=200, media_type="application/json"))
+    return _serve_content(file, request.headers.get("range"), finish)
+
+
+def _serve_content(
+    file: RecordingFile, range_header: str | None, finish: Callable[[int, Any, Response | None], Response]
+) -> Response:
+    size = len(file.content)
+    headers = {"Accept-Ranges": "bytes"}
+    try:
+        span = parse_range(range_header, size)
+    except ValueError as exc:
+        response = JSONResponse(
+            _wire.error_body("InvalidRange", str(exc)),
+            status_code=416,
+            headers={**headers, "Content-Range": f"bytes */{size}"},
+        )
+        return finish(416, _wire.error_body("InvalidRange", str(exc)), response)
+    if span is None:
+        return finish(
+            200, {"bytes": size}, Response(file.content, status_code=200, media_type="audio/wav", headers=headers)
+        )
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    body = file.content[start : end + 1]
+    summary = {"bytes": len(body), "range": [start, end]}
+    return finish(206, summary, Response(body, status_code=206, media_type="audio/wav", headers=headers))

@@ -10,6 +10,7 @@ import logging
 import secrets
 import socket
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,20 @@ from typing import Any
 
 import httpx
 import uvicorn
+from azure.core.pipeline.transport import AsyncHttpTransport
 
 from switchboard.speech import render_speech
 
 from . import _wire
-from ._call import Recording, Renderer, SimulatedCall
+from ._call import Renderer, SimulatedCall
 from ._delivery import Delivery, post_json
+from ._recording import (
+    DEFAULT_STORAGE_URL,
+    Recording,
+    RecordingFile,
+    StorageRedirectTransport,
+    build_recording_file,
+)
 from .script import Say, Step, load_script
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,10 @@ class EmulatorOptions:
     max_loop_play_seconds: float = 30.0
     max_clock_skew: timedelta = timedelta(minutes=15)  # x-ms-date tolerance
     resource_name: str = "switchboard-emulator"
+    # Base of the recording content/metadata/delete URLs in RecordingFileStatusUpdated. The SDK only
+    # downloads from https://*.asm.skype.com, so the default looks like that; see storage_transport().
+    recording_storage_url: str = DEFAULT_STORAGE_URL
+    recording_file_delay: float = 0.05  # recording ended -> RecordingFileStatusUpdated (ACS: minutes)
 
 
 @dataclass
@@ -136,6 +149,8 @@ class AcsEmulator:
         self.incoming_deliveries: list[Delivery] = []
         self.validations: list[Delivery] = []
         self.recordings: dict[str, Recording] = {}
+        self.recording_files: dict[str, RecordingFile] = {}  # by documentId, deleted ones included
+        self.recording_deliveries: list[Delivery] = []  # RecordingFileStatusUpdated posts
         self.outbound_scripts: dict[str, list[Step]] = {}
         self._calls: dict[str, SimulatedCall] = {}
         self._by_connection: dict[str, SimulatedCall] = {}
@@ -286,6 +301,7 @@ class AcsEmulator:
             max_call_seconds=max_call_seconds or self.options.max_call_seconds,
         )
         call.incoming_call_context = _wire.incoming_call_context(self._context_secret, call.call_id)
+        call.event_grid_url = url
         self._calls[call.call_id] = call
         self._by_context[call.incoming_call_context] = call
         event = self._incoming_call_event(call)
@@ -426,6 +442,78 @@ class AcsEmulator:
             return False
         self._validated.add(url)
         return True
+
+    # ---------------------------------------------------------------- recording files
+
+    @property
+    def resource_id(self) -> str:
+        """Stable id of the emulated ACS resource (recording metadata's ``resourceId``)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"acs-emulator:{self.options.resource_name}"))
+
+    def storage_transport(self, inner: AsyncHttpTransport | None = None) -> StorageRedirectTransport:
+        """An azure-core async transport for `CallAutomationClient(..., transport=...)` that sends the
+        SDK's recording downloads and deletes (to `options.recording_storage_url`) to this emulator."""
+        return StorageRedirectTransport(
+            storage_url=self.options.recording_storage_url, target=self.endpoint, inner=inner
+        )
+
+    def recording_file(self, recording_id: str) -> RecordingFile | None:
+        recording = self.recordings.get(recording_id)
+        return recording.file if recording is not None else None
+
+    # Bounded by default; callers pass timeout= (hence ASYNC109).
+    async def wait_recording_file(self, recording_id: str, *, timeout: float = 10.0) -> RecordingFile:  # noqa: ASYNC109
+        """The file of `recording_id` once its RecordingFileStatusUpdated delivery is over (delivered or
+        given up)."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            file = self.recording_file(recording_id)
+            if file is not None and file.delivery_done:
+                return file
+            if time.perf_counter() > deadline:
+                state = "no file yet" if file is None else "delivery still in progress"
+                raise TimeoutError(f"recording {recording_id}: {state} after {timeout}s")
+            await asyncio.sleep(0.01)
+
+    def _recording_ended(self, call: SimulatedCall, recording: Recording) -> None:
+        file = build_recording_file(
+            recording,
+            storage_url=self.options.recording_storage_url,
+            topic=self._topic(),
+            resource_id=self.resource_id,
+            # The only documented value; ACS's own logs show it for app-stopped recordings too.
+            session_end_reason="CallEnded",
+        )
+        recording.file = file
+        self.recording_files[file.document_id] = file
+        call._spawn(self._deliver_recording_file(call, file), "recording-file")
+
+    async def _deliver_recording_file(self, call: SimulatedCall, file: RecordingFile) -> None:
+        try:
+            await asyncio.sleep(self.options.recording_file_delay)
+            url = call.event_grid_url or self.event_grid_url
+            if not url:
+                log.warning(
+                    "recording %s: no Event Grid webhook; RecordingFileStatusUpdated not sent", file.recording_id
+                )
+                return
+            try:
+                await self._ensure_validated(url)
+            except EventGridValidationError as exc:
+                log.warning("recording %s: %s", file.recording_id, exc)
+                return
+            file.delivery = await post_json(
+                self.http,
+                url,
+                [file.event],
+                headers=self._event_grid_headers("Notification"),
+                attempts=self.options.callback_attempts,
+                backoff=self.options.callback_backoff,
+                header_for_attempt="aeg-delivery-count",
+            )
+            self.recording_deliveries.append(file.delivery)
+        finally:
+            file.delivery_done = True
 
     # ---------------------------------------------------------------- speech
 

@@ -11,7 +11,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.recovery import RecoveryActivities
 from realtime.live import RedisLiveTranscript, turns_key
-from workflows.contracts import RecoverTurnsInput, RecoveryPolicy, Turn, TurnTimings
+from workflows.contracts import RecoverTurnsInput, Turn, TurnTimings
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def test_missing_turns_come_back_from_the_live_transcript(redis_client: ai
         for sequence in (1, 2, 3, 2):  # a republished turn counts once
             live.publish("corr-1", turn(sequence))
     await redis_client.rpush(turns_key("corr-1"), "not json", '{"call_id": "corr-1"}')
-    activities = RecoveryActivities(RecoveryPolicy(), redis_client)
+    activities = RecoveryActivities(redis_client)
 
     recovered = await ActivityEnvironment().run(
         activities.recover_turns, RecoverTurnsInput(correlation_id="corr-1", known_sequences=[1])
@@ -46,11 +46,6 @@ async def test_missing_turns_come_back_from_the_live_transcript(redis_client: ai
 
 
 async def test_nothing_to_recover_for_an_unknown_call(redis_client: aioredis.Redis) -> None:
-    activities = RecoveryActivities(RecoveryPolicy(), redis_client)
+    activities = RecoveryActivities(redis_client)
     recovered = await ActivityEnvironment().run(activities.recover_turns, RecoverTurnsInput(correlation_id="none"))
     assert recovered.turns == []
-
-
-async def test_the_policy_is_what_the_worker_was_configured_with(redis_client: aioredis.Redis) -> None:
-    policy = RecoveryPolicy(action="callback", callback_delay_seconds=60)
-    assert await ActivityEnvironment().run(RecoveryActivities(policy, redis_client).recovery_policy) == policy

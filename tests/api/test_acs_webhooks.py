@@ -168,3 +168,69 @@ async def test_openapi_lists_the_webhooks_and_calls(api: httpx.AsyncClient) -> N
     assert {"/api/events/eventgrid", "/api/acs/callbacks/{correlation_id}", "/calls/{workflow_id}", "/health"} <= set(
         paths
     )
+
+
+def recording_file_event(call_id: str = "corr-rec", recording_id: str = "rec-1", **data: Any) -> dict[str, Any]:
+    chunk = {
+        "documentId": "0-doc",
+        "index": 0,
+        "endReason": "SessionEnded",
+        "contentLocation": "https://us-storage.asm.skype.com/v1/objects/0-doc/content/audio",
+        "metadataLocation": "https://us-storage.asm.skype.com/v1/objects/0-doc/content/acsmetadata",
+        "deleteLocation": "https://us-storage.asm.skype.com/v1/objects/0-doc",
+    }
+    body: dict[str, Any] = {
+        "recordingStorageInfo": {"recordingChunks": [chunk]},
+        "recordingStartTime": "2026-11-24T10:00:00Z",
+        "recordingDurationMs": 4200,
+        "recordingContentType": "Audio",
+        "recordingChannelType": "Mixed",
+        "recordingFormatType": "Wav",
+        "sessionEndReason": "CallEnded",
+    }
+    body.update(data)
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": "/subscriptions/test/resourceGroups/rg/providers/Microsoft.Communication/communicationServices/acs",
+        "subject": f"/recording/call/{call_id}/serverCallId/server-1/recordingId/{recording_id}",
+        "data": body,
+        "eventType": "Microsoft.Communication.RecordingFileStatusUpdated",
+        "eventTime": "2026-11-24T10:01:00Z",
+        "metadataVersion": "1",
+        "dataVersion": "1.0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"subject": "/recording/call/x"}, "invalid_recording_subject"),
+        ({"subject": "/recording/call/x/serverCallId/s/recordingId/a'b"}, "invalid_recording_subject"),
+        ({"data": {"recordingStorageInfo": {"recordingChunks": []}}}, "invalid_recording_file_event"),
+        ({"data": {"recordingStorageInfo": {}}}, "invalid_recording_file_event"),
+        (
+            {"data": {"recordingStorageInfo": {"recordingChunks": [{"contentLocation": "http://evil.example/x"}]}}},
+            "invalid_recording_file_event",
+        ),
+        (
+            {"data": {"recordingDurationMs": -1, "recordingStorageInfo": {"recordingChunks": [{}]}}},
+            "invalid_recording_file_event",
+        ),
+    ],
+)
+async def test_a_malformed_recording_file_event_is_refused(
+    api: httpx.AsyncClient, change: dict[str, Any], detail: str
+) -> None:
+    event = recording_file_event()
+    event.update({key: value for key, value in change.items() if key != "data"})
+    if "data" in change:
+        event["data"] = change["data"]
+    response = await api.post(EVENTGRID, json=[event])
+    assert (response.status_code, response.json()["detail"]) == (400, detail)
+
+
+async def test_a_recording_file_for_no_known_call_answers_404_so_event_grid_redelivers(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post(EVENTGRID, json=[recording_file_event(call_id=f"gone-{uuid.uuid4().hex}")])
+    assert (response.status_code, response.json()["detail"]) == (404, "recording_call_not_found")

@@ -13,6 +13,7 @@ checkout of the release, when a workflow version ships:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -59,6 +60,26 @@ async def test_record_staff_hang_up_history(settings: Settings, temporal_client:
         state = await handle.result()
         assert state.status == CallStatus.COMPLETED
         _save(temporal_client, settings, state.workflow_id, f"{VERSION}-staff-hang-up")
+
+
+async def test_record_recovered_call_history(settings: Settings, temporal_client: Client, redis_port: int) -> None:
+    """The media watchdog's failure path: the realtime worker is killed mid-call, the call is
+    apologised for over ACS and transferred to the human queue (status `recovered`)."""
+    settings.redis.url = f"redis://127.0.0.1:{redis_port}/0"
+    settings.realtime.watchdog_heartbeat_timeout_seconds = 2.0
+    async with local_stack(settings, temporal_client, realtime_process=True) as stack:
+        call = await stack.emulator.place_call(
+            caller="+15551230103",
+            callee="+15550009999",
+            script=[{"wait_agent_done": {"quiet_ms": 500, "timeout": 30}}, {"silence": 60}, {"hang_up": True}],
+        )
+        handle = stack.handle(call.call_id)
+        while not (await handle.query(CallWorkflow.state)).turns:
+            await asyncio.sleep(0.2)
+        await stack.kill_realtime_worker()
+        state = await handle.result()
+        assert state.status == CallStatus.RECOVERED
+        _save(temporal_client, settings, state.workflow_id, f"{VERSION}-recovered")
 
 
 def _save(client: Client, settings: Settings, workflow_id: str, name: str) -> None:

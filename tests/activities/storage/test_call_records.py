@@ -207,7 +207,8 @@ PINNED_CANONICAL_V2 = (
     '{"agents":[],"answered_at":"","callee":"","caller":"","claim_id":"","correlation_id":"pinned",'
     '"direction":"inbound","end_reason":"","ended_at":"","failure":"","recording_location":"",'
     '"recovery":{"cause":"heartbeat_timeout","outcome":"transferred"},"redacted":false,"schema_version":2,'
-    '"started_at":"","status":"recovered","summary":"Inbound call.","tool_calls":[],"turns":[],'
+    '"server_recording_location":"","started_at":"","status":"recovered","summary":"Inbound call.",'
+    '"tool_calls":[],"turns":[],'
     '"workflow_id":"call-pinned"}'
 )
 
