@@ -20,45 +20,13 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.stack import bench_stack, percentile, record_figures
 from emulators.acs import AcsEmulator
-from emulators.acs.emulator import EmulatorOptions
-from switchboard.settings import Settings
-from workers.supervisor import Supervisor, build_stack
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = [{"silence": 0.3}, {"hang_up": True}]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def bench_settings(data_dir: Path, base_port: int) -> Settings:
-    return Settings.model_validate(
-        {
-            "data_dir": data_dir,
-            "temporal": {
-                "address": f"127.0.0.1:{base_port}",
-                "ui_port": base_port + 1,
-                "worker_health_port": base_port + 2,
-            },
-            "redis": {"url": f"redis://127.0.0.1:{base_port + 3}/0"},
-            "acs": {
-                "endpoint": f"http://127.0.0.1:{base_port + 4}",
-                "callback_base_url": f"http://127.0.0.1:{base_port + 5}",
-                "media_base_url": f"ws://127.0.0.1:{base_port + 6}",
-            },
-            "api": {"port": base_port + 5},
-            "realtime": {"port": base_port + 6},
-        }
-    )
+SCRIPT: list[dict[str, Any]] = [{"silence": 0.3}, {"hang_up": True}]
 
 
 async def one_call(emulator: AcsEmulator, index: int) -> float:
@@ -71,32 +39,23 @@ async def one_call(emulator: AcsEmulator, index: int) -> float:
 
 
 async def run(calls: int, rate: float, warmup: int, base_port: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
-        settings = bench_settings(Path(tmp) / "data", base_port)
-        specs = build_stack(settings, with_emulator=False)
-        async with Supervisor(specs, log_dir=Path(tmp) / "logs", report=lambda line: None):
-            emulator = AcsEmulator(
-                access_key=settings.acs.access_key.get_secret_value(),
-                event_grid_url=f"{settings.acs.callback_base_url}/api/events/eventgrid",
-                port=base_port + 4,
-                options=EmulatorOptions(keep_audio=False),
-            )
-            async with emulator:
-                for index in range(warmup):
-                    await one_call(emulator, index)
-                latencies: list[float] = []
-                started = time.perf_counter()
-                if rate <= 0:
-                    for index in range(calls):
-                        latencies.append(await one_call(emulator, warmup + index))
-                else:
+    async with bench_stack(base_port) as stack:
+        emulator = stack.emulator
+        for index in range(warmup):
+            await one_call(emulator, index)
+        latencies: list[float] = []
+        started = time.perf_counter()
+        if rate <= 0:
+            for index in range(calls):
+                latencies.append(await one_call(emulator, warmup + index))
+        else:
 
-                    async def arriving(index: int) -> None:
-                        await asyncio.sleep(index / rate)
-                        latencies.append(await one_call(emulator, warmup + index))
+            async def arriving(index: int) -> None:
+                await asyncio.sleep(index / rate)
+                latencies.append(await one_call(emulator, warmup + index))
 
-                    await asyncio.gather(*(arriving(i) for i in range(calls)))
-                elapsed = time.perf_counter() - started
+            await asyncio.gather(*(arriving(i) for i in range(calls)))
+        elapsed = time.perf_counter() - started
     return {
         "calls": calls,
         "arrival_rate_per_s": rate,
@@ -109,11 +68,7 @@ async def run(calls: int, rate: float, warmup: int, base_port: int) -> dict[str,
 
 
 def record(result: dict[str, Any]) -> None:
-    path = ROOT / "docs" / "benchmarks.json"
-    figures = json.loads(path.read_text()) if path.exists() else {}
-    figures["answer_p50_ms"] = result["answer_p50_ms"]
-    figures["answer_p95_ms"] = result["answer_p95_ms"]
-    path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    record_figures({"answer_p50_ms": result["answer_p50_ms"], "answer_p95_ms": result["answer_p95_ms"]})
 
 
 def main() -> None:

@@ -59,9 +59,7 @@ SAY_SECOND = "my policy number is p a one two three four five six"
 SAY_BARGE_IN = "sorry, wait, one moment please"
 
 
-def caller_script(
-    kind: str = "full", *, quiet_ms: int = 600, heard_ms: int = 500, timeout: float = 30.0
-) -> list[Step]:
+def caller_script(kind: str = "full", *, quiet_ms: int = 600, heard_ms: int = 500, timeout: float = 30.0) -> list[Step]:
     """`full`: two clean turns (voice-to-voice), then a barge-in on the second answer. `short` (for
     tests): one clean turn, then a barge-in on its answer."""
     if kind == "short":
@@ -126,9 +124,7 @@ class ControlPlane:
             enable_dtmf_tones=True,
         )
         try:
-            await self._client.answer_call(
-                context, self._endpoints.callback_url(correlation_id), media_streaming=media
-            )
+            await self._client.answer_call(context, self._endpoints.callback_url(correlation_id), media_streaming=media)
         except Exception as exc:  # reported per call (the call then rings out)
             self.answer_errors.append(f"{correlation_id}: {type(exc).__name__}: {exc}")
 

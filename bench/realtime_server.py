@@ -38,10 +38,7 @@ from workflows.contracts import Turn
 # The fake engines' script. The recognizer's text is what every caller utterance "says"; the reply
 # is long (about 3 s at FAKE_MS_PER_CHAR) so the caller can barge in on it.
 FAKE_GREETING = "Hello, how can I help?"
-FAKE_REPLY = (
-    "Thank you, I have noted that. I will read everything back to you in a moment, "
-    "so please stay on the line."
-)
+FAKE_REPLY = "Thank you, I have noted that. I will read everything back to you in a moment, so please stay on the line."
 FAKE_TEXTS = ("my name is john smith",)
 FAKE_MS_PER_CHAR = 30.0
 

@@ -8,9 +8,9 @@ the record of the call; the realtime worker never waits on it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
@@ -121,6 +121,18 @@ ACS_CALL_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["AnswerCallFailed", "CallNotFound", "TransferFailed", "PlaceCallFailed"],
 )
+
+
+ActivityInput = TypeVar("ActivityInput")
+ActivityOutput = TypeVar("ActivityOutput")
+
+
+class ToolRefused(Exception):
+    """A durable tool's activity failed: the tool answers with this result (already recorded)."""
+
+    def __init__(self, result: ToolResult) -> None:
+        super().__init__(result.error)
+        self.result = result
 
 
 def failure_message(err: ActivityError) -> str:
@@ -756,15 +768,19 @@ class CallWorkflow:
 
     @workflow.update
     async def run_tool(self, call: ToolCall) -> ToolResult:
-        if call.name == "file_claim":
-            return await self._file_claim(call)
-        if call.name == "verify_identity":
-            return await self._verify_identity(call)
-        if call.name == "find_slots":
-            return await self._find_slots(call)
-        if call.name == "book_appointment":
-            return await self._book_appointment(call)
-        return ToolResult(ok=False, error=f"unknown tool {call.name!r}")
+        tools = {
+            "file_claim": self._file_claim,
+            "verify_identity": self._verify_identity,
+            "find_slots": self._find_slots,
+            "book_appointment": self._book_appointment,
+        }
+        run = tools.get(call.name)
+        if run is None:
+            return ToolResult(ok=False, error=f"unknown tool {call.name!r}")
+        try:
+            return await run(call)
+        except ToolRefused as refused:
+            return refused.result
 
     @run_tool.validator
     def _validate_run_tool(self, call: ToolCall) -> None:
@@ -779,22 +795,19 @@ class CallWorkflow:
             if self._state.claim_id:
                 return ToolResult(ok=True, result={"claim_id": self._state.claim_id, "created": False})
             key = f"{self._state.workflow_id}/file_claim"
-            try:
-                filed = await workflow.execute_activity_method(
-                    ClaimsActivities.file_claim,
-                    FileClaimInput(
-                        idempotency_key=key,
-                        workflow_id=self._state.workflow_id,
-                        caller=self._state.caller,
-                        details=dict(call.arguments),
-                    ),
-                    start_to_close_timeout=timedelta(seconds=15),
-                    retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidClaim"]),
-                )
-            except ActivityError as err:
-                message = failure_message(err)
-                self._record_tool(call, {"error": message}, ok=False, key=key)
-                return ToolResult(ok=False, error=message)
+            filed = await self._tool_activity(
+                call,
+                key,
+                ClaimsActivities.file_claim,
+                FileClaimInput(
+                    idempotency_key=key,
+                    workflow_id=self._state.workflow_id,
+                    caller=self._state.caller,
+                    details=dict(call.arguments),
+                ),
+                timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidClaim"]),
+            )
             self._state.claim_id = filed.claim_id
             self._set_status(CallStatus(self._state.status))
             if filed.follow_up is not None and workflow.patched("claim-follow-up"):
@@ -806,21 +819,18 @@ class CallWorkflow:
     async def _verify_identity(self, call: ToolCall) -> ToolResult:
         """Read-only: the policy register says whether the policy number and postcode match."""
         key = f"{self._state.workflow_id}/verify_identity/{len(self._state.tool_calls) + 1}"
-        try:
-            checked = await workflow.execute_activity_method(
-                PolicyActivities.verify_identity,
-                VerifyIdentityInput(
-                    policy_number=str(call.arguments.get("policy_number") or ""),
-                    postcode=str(call.arguments.get("postcode") or ""),
-                    workflow_id=self._state.workflow_id,
-                ),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=5),
-            )
-        except ActivityError as err:
-            message = failure_message(err)
-            self._record_tool(call, {"error": message}, ok=False, key=key)
-            return ToolResult(ok=False, error=message)
+        checked = await self._tool_activity(
+            call,
+            key,
+            PolicyActivities.verify_identity,
+            VerifyIdentityInput(
+                policy_number=str(call.arguments.get("policy_number") or ""),
+                postcode=str(call.arguments.get("postcode") or ""),
+                workflow_id=self._state.workflow_id,
+            ),
+            timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
         result: dict[str, object] = {
             "verified": checked.verified,
             "policy_number": checked.policy_number,
@@ -833,21 +843,18 @@ class CallWorkflow:
     async def _find_slots(self, call: ToolCall) -> ToolResult:
         """Read-only: the clinic's free times on a day, and whether the date of birth is a patient's."""
         key = f"{self._state.workflow_id}/find_slots/{len(self._state.tool_calls) + 1}"
-        try:
-            found = await workflow.execute_activity_method(
-                AppointmentActivities.find_slots,
-                FindSlotsInput(
-                    day=str(call.arguments.get("day") or ""),
-                    date_of_birth=str(call.arguments.get("date_of_birth") or ""),
-                    workflow_id=self._state.workflow_id,
-                ),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
-            )
-        except ActivityError as err:
-            message = failure_message(err)
-            self._record_tool(call, {"error": message}, ok=False, key=key)
-            return ToolResult(ok=False, error=message)
+        found = await self._tool_activity(
+            call,
+            key,
+            AppointmentActivities.find_slots,
+            FindSlotsInput(
+                day=str(call.arguments.get("day") or ""),
+                date_of_birth=str(call.arguments.get("date_of_birth") or ""),
+                workflow_id=self._state.workflow_id,
+            ),
+            timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
+        )
         result: dict[str, object] = {
             "day": found.day,
             "slots": list(found.slots),
@@ -863,24 +870,21 @@ class CallWorkflow:
             if self._booking is not None:
                 return ToolResult(ok=True, result={**self._booking, "created": False})
             key = f"{self._state.workflow_id}/book_appointment"
-            try:
-                booked = await workflow.execute_activity_method(
-                    AppointmentActivities.book_appointment,
-                    BookAppointmentInput(
-                        idempotency_key=key,
-                        day=str(call.arguments.get("day") or ""),
-                        time=str(call.arguments.get("time") or ""),
-                        date_of_birth=str(call.arguments.get("date_of_birth") or ""),
-                        workflow_id=self._state.workflow_id,
-                        caller=self._state.caller,
-                    ),
-                    start_to_close_timeout=timedelta(seconds=15),
-                    retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
-                )
-            except ActivityError as err:
-                message = failure_message(err)
-                self._record_tool(call, {"error": message}, ok=False, key=key)
-                return ToolResult(ok=False, error=message)
+            booked = await self._tool_activity(
+                call,
+                key,
+                AppointmentActivities.book_appointment,
+                BookAppointmentInput(
+                    idempotency_key=key,
+                    day=str(call.arguments.get("day") or ""),
+                    time=str(call.arguments.get("time") or ""),
+                    date_of_birth=str(call.arguments.get("date_of_birth") or ""),
+                    workflow_id=self._state.workflow_id,
+                    caller=self._state.caller,
+                ),
+                timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=APPOINTMENT_REFUSALS),
+            )
             result: dict[str, object] = {
                 "confirmation_code": booked.confirmation_code,
                 "day": booked.day,
@@ -891,6 +895,26 @@ class CallWorkflow:
             self._booking = result
             self._record_tool(call, result, ok=True, key=key)
             return ToolResult(ok=True, result=result)
+
+    async def _tool_activity(
+        self,
+        call: ToolCall,
+        key: str,
+        activity: Callable[[Any, ActivityInput], Awaitable[ActivityOutput]],
+        arg: ActivityInput,
+        *,
+        timeout: timedelta,
+        retry_policy: RetryPolicy,
+    ) -> ActivityOutput:
+        """Run a tool's activity; a failure is recorded as the tool call's result and refuses it."""
+        try:
+            return await workflow.execute_activity_method(
+                activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+            )
+        except ActivityError as err:
+            message = failure_message(err)
+            self._record_tool(call, {"error": message}, ok=False, key=key)
+            raise ToolRefused(ToolResult(ok=False, error=message)) from err
 
     async def _start_follow_up(self, claim_id: str, details: dict[str, object], policy: FollowUpPolicy) -> None:
         """The claim lives on after the call: its follow-up workflow outlives this one (abandon)."""

@@ -129,6 +129,7 @@ class CallDetail(BaseModel):
     ended_at: str = ""
     end_reason: str = ""
     turns: list[TurnView] = Field(default_factory=list)
+    summary: str = Field(default="", description="The post-call summary, once the call has ended")
     content_hash: str = Field(default="", description="The archived record's hash (source=archive)")
     record_verified: bool | None = Field(default=None, description="The record matches its hash (source=archive)")
     state: dict[str, Any] | None = Field(default=None, description="The full workflow state (source=workflow)")
@@ -255,6 +256,7 @@ def _from_state(state: CallState, *, running: bool) -> CallDetail:
         ended_at=state.ended_at,
         end_reason=state.end_reason,
         turns=_turns(state.turns),
+        summary=state.summary.text if state.summary is not None else "",
         state=json.loads(json.dumps(asdict(state), default=str)),
     )
 
@@ -273,6 +275,7 @@ def _from_record(record: CallRecord) -> CallDetail:
         ended_at=record.ended_at,
         end_reason=record.end_reason,
         turns=_turns(record.turns),
+        summary=record.summary,
         content_hash=record.content_hash,
         record_verified=verify(record),
         record=record_to_document(record),

@@ -69,6 +69,7 @@ async def test_a_whole_call_completes_with_state_search_attributes_and_archive(s
         response = await http.get(f"/calls/{state.workflow_id}", headers=headers)
     assert response.status_code == 200 and response.json()["status"] == "completed"
     assert response.json()["source"] == "archive" and response.json()["record_verified"]
+    assert response.json()["summary"] and response.json()["summary"] == response.json()["record"]["summary"]
 
     async with SqliteArchive(default_sqlite_path(stack.settings)) as archive:
         record = await archive.get(state.workflow_id)
