@@ -43,6 +43,10 @@ async def _state(client: Client, correlation_id: str) -> CallState:
     return await handle.query(CallWorkflow.state)
 
 
+def _progress(line: str) -> None:
+    print(f"[bench.recovery] {line}", file=sys.stderr, flush=True)
+
+
 async def _result(client: Client, correlation_id: str) -> CallState:
     return await client.get_workflow_handle(call_workflow_id(correlation_id), result_type=CallState).result()
 
@@ -74,13 +78,16 @@ async def run(calls: int, heartbeat_timeout: float, base_port: int) -> dict[str,
             for call in placed:
                 await _greeted(client, call.call_id)
         before = {call.call_id: await _state(client, call.call_id) for call in placed}
+        _progress(f"{calls} calls past their greeting; killing the realtime worker")
 
         pid = stack.supervisor.pid("realtime-worker")
         assert pid is not None, "no realtime worker"
         killed_at = time.perf_counter()
         os.kill(pid, signal.SIGKILL)
         detected = await asyncio.gather(*(_detected_at(client, call.call_id) for call in placed))
+        _progress("all calls recovering")
         finals = await asyncio.gather(*(_result(client, call.call_id) for call in placed))
+        _progress("all calls ended")
 
         apology_ms, transfer_ms, kept, recovered = [], [], 0, 0
         for call, final in zip(placed, finals, strict=True):
@@ -98,6 +105,7 @@ async def run(calls: int, heartbeat_timeout: float, base_port: int) -> dict[str,
         # The supervisor restarts the worker; a new call is served end to end.
         after = await emulator.place_call(caller="+15559999999", callee="+15550009999", script=GREETING_THEN_HANG_UP)
         served = await _result(client, after.call_id)
+        _progress(f"a call after the restart: {served.status}")
     return {
         "calls": calls,
         "heartbeat_timeout_s": heartbeat_timeout,

@@ -4,6 +4,7 @@ times both ends, and recording headline figures in `docs/benchmarks.json`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import tempfile
@@ -84,8 +85,14 @@ async def bench_stack(base_port: int, **overrides: Any) -> AsyncIterator[BenchSt
                 port=base_port + 4,
                 options=EmulatorOptions(keep_audio=False),
             )
-            async with emulator:
-                yield BenchStack(settings=settings, supervisor=supervisor, emulator=emulator)
+            # The supervisor restarts a crashed worker only while someone watches the children.
+            watching = asyncio.create_task(supervisor.wait(), name="bench-supervisor")
+            try:
+                async with emulator:
+                    yield BenchStack(settings=settings, supervisor=supervisor, emulator=emulator)
+            finally:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
 
 
 def record_figures(figures: Mapping[str, float | int]) -> None:
