@@ -113,6 +113,8 @@ def print_call(state: CallState, settings: Settings) -> None:
         flag = " [interrupted]" if turn.interrupted else ""
         print(f"  #{turn.sequence} caller: {turn.caller_text!r}")
         print(f"     agent ({turn.agent}){flag}: {turn.agent_text!r}  v2v={turn.timings.voice_to_voice_ms:.0f} ms")
+    if state.summary is not None:
+        print(f"summary    {state.summary.text}")
     print(
         f"Temporal UI {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows/{state.workflow_id}"
     )
