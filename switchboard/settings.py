@@ -111,6 +111,9 @@ class RealtimeSettings(BaseModel):
     # workflow apologises over ACS and transfers the caller to people ("transfer", to the target
     # below; `acs.human_queue_number` for a named queue), or hangs up and calls back later ("callback").
     watchdog_heartbeat_timeout_seconds: float = 5.0
+    # A heartbeat timeout is confirmed by arming the watchdog again: a live worker picks it up
+    # within this window (heartbeats also stop while Temporal is away or the worker stalls).
+    watchdog_confirm_seconds: float = 3.0
     recovery_action: Literal["transfer", "callback"] = "transfer"
     recovery_transfer_target: str = "human-queue"
     recovery_callback_delay_seconds: int = 300

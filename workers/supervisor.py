@@ -121,6 +121,7 @@ def stack_env(settings: Settings) -> dict[str, str]:
             settings.realtime.watchdog_heartbeat_timeout_seconds
         ),
         "SWITCHBOARD_REALTIME__RECOVERY_ACTION": settings.realtime.recovery_action,
+        "SWITCHBOARD_REALTIME__WATCHDOG_CONFIRM_SECONDS": str(settings.realtime.watchdog_confirm_seconds),
         **({"SWITCHBOARD_AGENTS__SCENARIO": settings.agents.scenario} if settings.agents.scenario else {}),
         "SWITCHBOARD_ACS__SERVER_RECORDING": str(settings.acs.server_recording).lower(),
         **(

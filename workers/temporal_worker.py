@@ -67,6 +67,7 @@ def call_policy(settings: Settings) -> CallPolicy:
             action=realtime.recovery_action,
             transfer_target=realtime.recovery_transfer_target,
             heartbeat_timeout_seconds=realtime.watchdog_heartbeat_timeout_seconds,
+            confirm_seconds=realtime.watchdog_confirm_seconds,
             callback_delay_seconds=realtime.recovery_callback_delay_seconds,
             callback_caller_id=settings.claims.outbound_caller_id,
             voice=settings.speech.azure_voice,

@@ -176,6 +176,7 @@ class CallWorkflow:
         self._last_sequence = 0
         self._play_outcomes: dict[str, str] = {}
         self._call_policy: CallPolicy | None = None
+        self._recovery_confirms = False
         self._recording_files: dict[str, RecordingFileReady] = {}
 
     # ------------------------------------------------------------------ the story of a call
@@ -201,6 +202,9 @@ class CallWorkflow:
                 CallPolicyActivities.call_policy, start_to_close_timeout=timedelta(seconds=10)
             )
             self._call_policy, self._recovery_policy = policy, policy.recovery
+            # A heartbeat timeout is confirmed before the call is recovered (a Temporal outage or a
+            # stalled worker also stops heartbeats).
+            self._recovery_confirms = workflow.patched("media-watchdog-confirm")
         connected = await self._wait(lambda: self._connected or self._disconnected, CONNECT_TIMEOUT)
         if not connected:
             await self._hang_up_quietly()
@@ -389,14 +393,36 @@ class CallWorkflow:
 
     async def _hold_call(self, policy: RecoveryPolicy) -> None:
         """Hold the call until it ends, watching the realtime worker that holds its media: each
-        media session gets a heartbeating watchdog activity on that worker's own task queue. If the
-        worker dies (heartbeats stop, or it never picks the watchdog up), the call is recovered."""
+        media session gets a heartbeating watchdog activity on that worker's own task queue.
+
+        Heartbeats also stop when Temporal itself is away for longer than the timeout, or the worker
+        stalls, so a heartbeat timeout is only a suspicion: the watchdog is armed again with a short
+        schedule-to-start window, which a live worker meets at once. A worker that does not pick
+        it up (or never picked up the first one) is gone, and the call is recovered."""
         watched = ""
+        suspected = ""  # the heartbeat timeout being confirmed, if any
         watch: workflow.ActivityHandle[MediaHeld] | None = None
 
         def woken() -> bool:
             new_session = bool(self._media_task_queue) and self._state.media_session_id not in ("", watched)
             return self._call_over() or new_session or (watch is not None and watch.done())
+
+        def arm(schedule_to_start_seconds: float) -> workflow.ActivityHandle[MediaHeld]:
+            # By name: it runs in the realtime worker process (`realtime.watchdog`).
+            return workflow.start_activity(
+                "hold_media_session",
+                HoldMediaInput(
+                    workflow_id=self._state.workflow_id,
+                    session_id=watched,
+                    heartbeat_seconds=max(0.2, policy.heartbeat_timeout_seconds / 5),
+                ),
+                task_queue=self._media_task_queue,
+                schedule_to_start_timeout=timedelta(seconds=schedule_to_start_seconds),
+                start_to_close_timeout=timedelta(seconds=policy.max_call_seconds),
+                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+                result_type=MediaHeld,
+            )
 
         try:
             while True:
@@ -406,28 +432,19 @@ class CallWorkflow:
                 if watch is not None and watch.done():
                     lost, cause = self._media_lost(watch)
                     watch = None
-                    if lost and watched == self._state.media_session_id and self._state.media_active:
-                        await self._recover(policy, cause)
-                        return
-                    continue
+                    if not (lost and watched == self._state.media_session_id and self._state.media_active):
+                        suspected = ""
+                        continue
+                    if cause == "heartbeat_timeout" and self._recovery_confirms:
+                        suspected = cause  # picked up again (alive) or not (gone): the next round tells
+                        watch = arm(policy.confirm_seconds)
+                        continue
+                    await self._recover(policy, suspected or cause)
+                    return
                 if watch is not None:
                     watch.cancel()  # a newer session replaced the watched one
-                watched = self._state.media_session_id
-                # By name: it runs in the realtime worker process (`realtime.watchdog`).
-                watch = workflow.start_activity(
-                    "hold_media_session",
-                    HoldMediaInput(
-                        workflow_id=self._state.workflow_id,
-                        session_id=watched,
-                        heartbeat_seconds=max(0.2, policy.heartbeat_timeout_seconds / 5),
-                    ),
-                    task_queue=self._media_task_queue,
-                    schedule_to_start_timeout=timedelta(seconds=policy.schedule_to_start_seconds),
-                    start_to_close_timeout=timedelta(seconds=policy.max_call_seconds),
-                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                    result_type=MediaHeld,
-                )
+                watched, suspected = self._state.media_session_id, ""
+                watch = arm(policy.schedule_to_start_seconds)
         finally:
             if watch is not None and not watch.done():
                 watch.cancel()

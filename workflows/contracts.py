@@ -454,6 +454,8 @@ class RecoveryPolicy:
     callback_apology: str = "I'm sorry, we are having a technical problem. We will call you back shortly. Goodbye."
     heartbeat_timeout_seconds: float = 5.0
     schedule_to_start_seconds: float = 10.0
+    # After a heartbeat timeout: how long a live worker has to pick the watchdog up again.
+    confirm_seconds: float = 3.0
     max_call_seconds: int = 4 * 3600
     callback_delay_seconds: int = 300
     callback_agent: str = ""  # "" : the scenario's entry agent

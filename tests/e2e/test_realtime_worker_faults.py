@@ -5,10 +5,12 @@ or hangs up and books a callback (DESIGN 2.8). The record of the call is archive
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.storage import SqliteArchive
@@ -104,3 +106,29 @@ async def test_with_callback_recovery_the_call_is_hung_up_and_a_callback_booked(
         assert pending.direction == "outbound" and pending.callee == "+15551230041"
     finally:
         await callback.terminate("test over")
+
+
+async def test_a_stalled_realtime_worker_is_not_taken_for_dead(stack: LocalStack) -> None:
+    """Heartbeats stop while the worker is frozen (SIGSTOP, as a long pause or a Temporal outage
+    would); the watchdog times out, is armed again, the thawed worker picks it up, and the call goes
+    on to its normal end: no apology, no transfer."""
+    script = [*DEMO_SCRIPT[:2], {"silence": 12}, {"hang_up": True}]
+    call = await stack.emulator.place_call(caller="+15551230042", callee="+15550009999", script=script)
+    handle = stack.handle(call.call_id)
+    async with asyncio.timeout(60):
+        while not (await handle.query(CallWorkflow.state)).turns:
+            await asyncio.sleep(0.2)
+    assert stack.realtime_process is not None
+    stack.realtime_process.send_signal(signal.SIGSTOP)
+    await asyncio.sleep(3.0)  # longer than the 2 s heartbeat timeout, shorter than it plus the 3 s confirmation
+    stack.realtime_process.send_signal(signal.SIGCONT)
+
+    state = await asyncio.wait_for(handle.result(), 60)
+    assert state.status == CallStatus.COMPLETED and state.recovery is None
+    assert not any("technical problem" in text for text in _played_texts(stack))
+    timed_out = [
+        event
+        async for event in handle.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT
+    ]
+    assert len(timed_out) >= 1, "the freeze never timed the watchdog out: the test proved nothing"
