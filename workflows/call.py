@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -294,7 +295,7 @@ class CallWorkflow:
             await self._recover_turns()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._state.turns and workflow.patched("call-summary"):
-            await self._summarize()
+            await self._summarize(status)
         self._set_status(status)
         await self._archive()
         if self._state.server_recording_id and self._call_policy is not None:
@@ -352,12 +353,13 @@ class CallWorkflow:
         self._state.server_recording_location = stored.location
         return True
 
-    async def _summarize(self) -> None:
-        """The summary staff read first; a call is archived without one if it cannot be written."""
+    async def _summarize(self, status: CallStatus) -> None:
+        """The summary staff read first, of the call as it ended (`status` is set just after); a call
+        is archived without one if it cannot be written."""
         try:
             summary: CallSummary = await workflow.execute_activity_method(
                 SummaryActivities.summarize_call,
-                self._state,
+                replace(self._state, status=str(status)),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["SummaryUnavailable"]),
             )

@@ -66,3 +66,4 @@ async def test_authentication_hands_off_to_intake_which_files_one_claim(stack: L
     assert state.summary is not None and state.summary.engine == "local"
     assert f"Claim {state.claim_id} filed" in state.summary.text
     assert "Handled by authentication then default" in state.summary.text
+    assert "Outcome: completed" in state.summary.text  # the call as it ended, not as it was ending
