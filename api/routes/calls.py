@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.storage import CallRecord, verify
 from activities.storage.records import record_to_document
@@ -366,19 +367,13 @@ async def get_call(
 async def hang_up_call(
     workflow_id: str, body: HangUpBody, temporal: TemporalClientDep, principal: CurrentStaff
 ) -> HangUpAck:
-    if not await _is_running(temporal, workflow_id):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running")
-    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
-    try:
-        result = await handle.execute_update(
-            CallWorkflow.hang_up, HangUpRequest(reason=body.reason, requested_by="staff")
-        )
-    except WorkflowUpdateFailedError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="hang_up_rejected") from err
-    except RPCError as err:  # the workflow finished between the check and the update
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running") from err
-        raise
+    result = await _staff_update(
+        temporal,
+        workflow_id,
+        CallWorkflow.hang_up,
+        HangUpRequest(reason=body.reason, requested_by="staff"),
+        rejected="hang_up_rejected",
+    )
     return HangUpAck(
         workflow_id=workflow_id, accepted=result.accepted, status=result.status, requested_by=principal.name
     )
@@ -395,20 +390,13 @@ async def transfer_call(
 ) -> TransferAck:
     """Answers once ACS says how it went: `accepted` (the call is the person's now) or not (the
     conversation goes on). Refused by the workflow (not connected, ended, a transfer in flight): 409."""
-    if not await _is_running(temporal, workflow_id):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running")
-    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
-    try:
-        result = await handle.execute_update(
-            CallWorkflow.request_transfer,
-            TransferRequest(target=body.target, reason=body.reason, requested_by="staff"),
-        )
-    except WorkflowUpdateFailedError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="transfer_rejected") from err
-    except RPCError as err:  # the workflow finished between the check and the update
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running") from err
-        raise
+    result = await _staff_update(
+        temporal,
+        workflow_id,
+        CallWorkflow.request_transfer,
+        TransferRequest(target=body.target, reason=body.reason, requested_by="staff"),
+        rejected="transfer_rejected",
+    )
     return TransferAck(
         workflow_id=workflow_id,
         accepted=result.accepted,
@@ -417,6 +405,33 @@ async def transfer_call(
         reason=result.reason,
         requested_by=principal.name,
     )
+
+
+UpdateInput = TypeVar("UpdateInput")
+UpdateOutput = TypeVar("UpdateOutput")
+
+
+async def _staff_update(
+    temporal: Client,
+    workflow_id: str,
+    update: UpdateMethodMultiParam[[CallWorkflow, UpdateInput], UpdateOutput],
+    request: UpdateInput,
+    *,
+    rejected: str,
+) -> UpdateOutput:
+    """A staff action as the call workflow's update: a call that is not running (or finishes
+    meanwhile) is 409 `call_not_running`; one the workflow's validator refuses is 409 `rejected`."""
+    if not await _is_running(temporal, workflow_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running")
+    handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+    try:
+        return await handle.execute_update(update, request)
+    except WorkflowUpdateFailedError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=rejected) from err
+    except RPCError as err:  # the workflow finished between the check and the update
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="call_not_running") from err
+        raise
 
 
 # ---------------------------------------------------------------------------------------- live feed
