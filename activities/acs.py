@@ -59,7 +59,8 @@ class AcsEndpoints:
         return f"{url}&agent={quote(agent)}" if agent else url
 
 
-def _acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
+def acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
+    """ACS 4xx (but 408/429): a typed, non-retryable business failure; anything else is retried."""
     status = err.status_code or 0
     if 400 <= status < 500 and status not in RETRYABLE_STATUS:
         return ApplicationError(f"ACS answered {status}: {err.message}", type=failure_type, non_retryable=True)
@@ -103,7 +104,7 @@ class AcsActivities:
                 media_streaming=media,
             )
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="AnswerCallFailed") from err
+            raise acs_failure(err, failure_type="AnswerCallFailed") from err
         activity.logger.info("answered %s as connection %s", request.workflow_id, properties.call_connection_id)
         return AnswerCallResult(
             call_connection_id=properties.call_connection_id or "",
@@ -119,7 +120,7 @@ class AcsActivities:
         except ResourceNotFoundError:
             activity.logger.info("call %s already gone; hang-up is done", request.call_connection_id)
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="HangUpFailed") from err
+            raise acs_failure(err, failure_type="HangUpFailed") from err
 
     @activity.defn(name="transfer_call")
     async def transfer_call(self, request: TransferCallInput) -> TransferCallResult:
@@ -137,7 +138,7 @@ class AcsActivities:
         except ResourceNotFoundError as err:
             raise ApplicationError("call is gone", type="CallNotFound", non_retryable=True) from err
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="TransferFailed") from err
+            raise acs_failure(err, failure_type="TransferFailed") from err
         activity.logger.info("transfer of %s to %s requested", request.call_connection_id, number)
         return TransferCallResult(operation_context=result.operation_context or "", target_number=number)
 
@@ -157,7 +158,7 @@ class AcsActivities:
                 media_streaming=media,
             )
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="PlaceCallFailed") from err
+            raise acs_failure(err, failure_type="PlaceCallFailed") from err
         activity.logger.info("placed %s as connection %s", request.workflow_id, properties.call_connection_id)
         return PlaceCallResult(
             call_connection_id=properties.call_connection_id or "", server_call_id=properties.server_call_id or ""
@@ -175,4 +176,4 @@ class AcsActivities:
         except ResourceNotFoundError as err:
             raise ApplicationError("call is gone", type="CallNotFound", non_retryable=True) from err
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="PlayFailed") from err
+            raise acs_failure(err, failure_type="PlayFailed") from err

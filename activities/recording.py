@@ -32,7 +32,7 @@ from azure.core.rest import AsyncHttpResponse
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.acs import RETRYABLE_STATUS
+from activities.acs import acs_failure
 from activities.storage import BlobNameError, BlobStore, validate_blob_name
 
 T = TypeVar("T")
@@ -87,13 +87,6 @@ def is_wav(head: bytes) -> bool:
     return len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
 
 
-def _acs_failure(err: HttpResponseError, *, failure_type: str) -> Exception:
-    status = err.status_code or 0
-    if 400 <= status < 500 and status not in RETRYABLE_STATUS:
-        return ApplicationError(f"ACS answered {status}: {err.message}", type=failure_type, non_retryable=True)
-    return err
-
-
 class _Throttle:
     """Heartbeat at most once per `seconds` (Temporal throttles too, but each call still costs)."""
 
@@ -135,7 +128,7 @@ class RecordingActivities:
                 headers=headers,
             )
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="StartRecordingFailed") from err
+            raise acs_failure(err, failure_type="StartRecordingFailed") from err
         activity.logger.info(
             "recording %s started for %s (%s)", properties.recording_id, request.workflow_id, request.operation_context
         )
@@ -167,7 +160,7 @@ class RecordingActivities:
                 deleted_from_acs=True,
             )
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="DownloadRecordingFailed") from err
+            raise acs_failure(err, failure_type="DownloadRecordingFailed") from err
 
         location = await self._blobs.put(name, data, WAV_CONTENT_TYPE)
         activity.heartbeat("stored", location.size)
@@ -217,7 +210,7 @@ class RecordingActivities:
         except ResourceNotFoundError:
             activity.logger.info("ACS copy at %s already deleted", delete_location)
         except HttpResponseError as err:
-            raise _acs_failure(err, failure_type="DeleteRecordingFailed") from err
+            raise acs_failure(err, failure_type="DeleteRecordingFailed") from err
         return True
 
 

@@ -93,7 +93,7 @@ def call_automation_client(settings: Settings) -> CallAutomationClient:
     credential = AzureKeyCredential(settings.acs.access_key.get_secret_value())
     if settings.acs.recording_storage_redirect:
         # Local runs: the emulator serves the recording files the SDK will only fetch from ACS's host.
-        from emulators.acs._recording import DEFAULT_STORAGE_URL, StorageRedirectTransport
+        from emulators.acs import DEFAULT_STORAGE_URL, StorageRedirectTransport
 
         transport = StorageRedirectTransport(
             storage_url=DEFAULT_STORAGE_URL, target=settings.acs.recording_storage_redirect

@@ -28,7 +28,16 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.acs import AcsActivities
     from activities.agents import AgentActivities
-    from activities.appointments import AppointmentActivities, BookAppointmentInput, FindSlotsInput
+    from activities.appointments import (
+        INVALID as INVALID_APPOINTMENT,
+    )
+    from activities.appointments import (
+        SLOT_TAKEN,
+        UNKNOWN_PATIENT,
+        AppointmentActivities,
+        BookAppointmentInput,
+        FindSlotsInput,
+    )
     from activities.archival import ArchiveActivities
     from activities.call_policy import CallPolicyActivities
     from activities.claims import ClaimsActivities
@@ -94,7 +103,7 @@ RECORDING_ID = SearchAttributeKey.for_keyword("RecordingId")
 # Tools with side effects the workflow runs for the realtime brain, each as an activity.
 DURABLE_TOOLS = frozenset({"file_claim", "verify_identity", "find_slots", "book_appointment"})
 # Refusals of the clinic's diary: business answers, not worth a retry.
-APPOINTMENT_REFUSALS = ["SlotTaken", "UnknownPatient", "InvalidAppointment"]
+APPOINTMENT_REFUSALS = [SLOT_TAKEN, UNKNOWN_PATIENT, INVALID_APPOINTMENT]
 
 CALL_CONNECTED = "Microsoft.Communication.CallConnected"
 CALL_DISCONNECTED = "Microsoft.Communication.CallDisconnected"
@@ -287,9 +296,10 @@ class CallWorkflow:
         media_expected = self._connected and not self._state.media_ended_reason
         if media_expected and workflow.patched("await-media-end"):
             # The realtime worker's last turns and its `call_ended` (with the recording's location)
-            # may still be on their way, even when `media_attached` itself has not arrived yet.
+            # may still be on their way. (Only once `media_attached` has come: before it,
+            # `media_active` is still false and this does not wait.)
             await self._wait(lambda: not self._state.media_active, MEDIA_END_GRACE)
-        if self._turns_missing():
+        if self._turns_missing() and workflow.patched("recover-missing-turns"):
             # A turn the worker finished but whose signal never came (its queue overflowed while
             # Temporal was away): the live transcript in Redis still has it.
             await self._recover_turns()
@@ -432,9 +442,9 @@ class CallWorkflow:
                 if self._call_over():
                     return
                 if watch is not None and watch.done():
-                    lost, cause = self._media_lost(watch)
+                    cause = self._media_lost(watch)
                     watch = None
-                    if not (lost and watched == self._state.media_session_id and self._state.media_active):
+                    if not (cause and watched == self._state.media_session_id and self._state.media_active):
                         suspected = ""
                         continue
                     if cause == "heartbeat_timeout" and self._recovery_confirms:
@@ -452,17 +462,15 @@ class CallWorkflow:
                 watch.cancel()
 
     @staticmethod
-    def _media_lost(watch: workflow.ActivityHandle[MediaHeld]) -> tuple[bool, str]:
-        """Whether a finished watchdog means the worker is gone, and why."""
-        if watch.cancelled():
-            return False, ""
+    def _media_lost(watch: workflow.ActivityHandle[MediaHeld]) -> str:
+        """Why a finished watchdog means the worker is gone ("" when it does not)."""
+        if watch.cancelled() or watch.exception() is None:
+            return ""
         error = watch.exception()
-        if error is None:
-            return False, ""
         cause = error.cause if isinstance(error, ActivityError) else error
         if isinstance(cause, TemporalTimeoutError):
-            return True, f"{cause.type.name.lower() if cause.type else 'timeout'}_timeout"
-        return True, f"watchdog_failed: {cause}"
+            return f"{cause.type.name.lower() if cause.type else 'timeout'}_timeout"
+        return f"watchdog_failed: {cause}"
 
     async def _recover(self, policy: RecoveryPolicy, cause: str) -> None:
         """The worker holding the media died mid-call: keep every turn it finished, apologise
@@ -832,8 +840,7 @@ class CallWorkflow:
             if filed.follow_up is not None and workflow.patched("claim-follow-up"):
                 await self._start_follow_up(filed.claim_id, dict(call.arguments), filed.follow_up)
             result = {"claim_id": filed.claim_id, "created": filed.created}
-            self._record_tool(call, result, ok=True, key=key)
-            return ToolResult(ok=True, result=result)
+            return self._record_tool(call, result, ok=True, key=key)
 
     async def _verify_identity(self, call: ToolCall) -> ToolResult:
         """Read-only: the policy register says whether the policy number and postcode match."""
@@ -856,8 +863,7 @@ class CallWorkflow:
             "holder_name": checked.holder_name,
             "reason": checked.reason,
         }
-        self._record_tool(call, result, ok=True, key=key)
-        return ToolResult(ok=True, result=result)
+        return self._record_tool(call, result, ok=True, key=key)
 
     async def _find_slots(self, call: ToolCall) -> ToolResult:
         """Read-only: the clinic's free times on a day, and whether the date of birth is a patient's."""
@@ -880,8 +886,7 @@ class CallWorkflow:
             "patient_found": found.patient_found,
             "patient_name": found.patient_name,
         }
-        self._record_tool(call, result, ok=True, key=key)
-        return ToolResult(ok=True, result=result)
+        return self._record_tool(call, result, ok=True, key=key)
 
     async def _book_appointment(self, call: ToolCall) -> ToolResult:
         # One booking per call: a duplicated or retried update finds the appointment already booked.
@@ -912,8 +917,7 @@ class CallWorkflow:
                 "created": booked.created,
             }
             self._booking = result
-            self._record_tool(call, result, ok=True, key=key)
-            return ToolResult(ok=True, result=result)
+            return self._record_tool(call, result, ok=True, key=key)
 
     async def _tool_activity(
         self,
@@ -932,8 +936,7 @@ class CallWorkflow:
             )
         except ActivityError as err:
             message = failure_message(err)
-            self._record_tool(call, {"error": message}, ok=False, key=key)
-            raise ToolRefused(ToolResult(ok=False, error=message)) from err
+            raise ToolRefused(self._record_tool(call, {"error": message}, ok=False, key=key)) from err
 
     async def _start_follow_up(self, claim_id: str, details: dict[str, object], policy: FollowUpPolicy) -> None:
         """The claim lives on after the call: its follow-up workflow outlives this one (abandon)."""
@@ -955,7 +958,8 @@ class CallWorkflow:
             workflow.logger.info("follow-up %s already running", workflow_id)
         self._state.follow_up_workflow_id = workflow_id
 
-    def _record_tool(self, call: ToolCall, result: dict[str, object], *, ok: bool, key: str) -> None:
+    def _record_tool(self, call: ToolCall, result: dict[str, object], *, ok: bool, key: str) -> ToolResult:
+        """The tool call in the history of record, and the answer the brain gets."""
         self._state.tool_calls.append(
             ToolCallRecord(
                 name=call.name,
@@ -966,6 +970,7 @@ class CallWorkflow:
                 idempotency_key=key,
             )
         )
+        return ToolResult(ok=True, result=result) if ok else ToolResult(ok=False, error=str(result.get("error", "")))
 
     # ------------------------------------------------------------------ queries
 

@@ -41,6 +41,8 @@ from workflows.call import CallWorkflow
 from workflows.contracts import AcsEvent, CallInput, RecordingFileReady, call_workflow_id
 
 logger = logging.getLogger(__name__)
+# A recording id as it may stand in a visibility query (ACS's are base64).
+SAFE_RECORDING_ID = re.compile(r"[A-Za-z0-9_\-=+/.:]+")
 router = APIRouter(prefix="/api", tags=["acs webhooks"])
 
 
@@ -93,7 +95,7 @@ async def event_grid(
 def _recording_file(event: EventGridEvent) -> tuple[str, RecordingFileReady]:
     """The call (from the subject) and the file ACS published, validated before anything is signalled."""
     subject = RECORDING_SUBJECT.match(event.subject)
-    if subject is None:
+    if subject is None or not SAFE_RECORDING_ID.fullmatch(subject["recording_id"]):
         raise _bad_request("invalid_recording_subject")
     try:
         data = RecordingFileStatusData.model_validate(event.data)
@@ -116,7 +118,8 @@ async def _route_recording_file(temporal: TemporalClientDep, call_id: str, ready
     `RecordingId` search attribute the workflow set when it started the recording. Unknown: 404,
     so Event Grid redelivers (and finally dead-letters) rather than the file being forgotten."""
     candidates = [call_workflow_id(call_id)]
-    async for execution in temporal.list_workflows(f"RecordingId = '{_quoted(ready.recording_id)}'", limit=5):
+    # The id was checked against SAFE_RECORDING_ID before anything started: safe in the query.
+    async for execution in temporal.list_workflows(f"RecordingId = '{ready.recording_id}'", limit=5):
         candidates.append(execution.id)
     for workflow_id in dict.fromkeys(candidates):
         handle = temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
@@ -130,12 +133,6 @@ async def _route_recording_file(temporal: TemporalClientDep, call_id: str, ready
         return workflow_id
     logger.warning("recording file %s matches no running call", ready.recording_id)
     raise HTTPException(status.HTTP_404_NOT_FOUND, detail="recording_call_not_found")
-
-
-def _quoted(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_\-=+/.:]+", value):
-        raise _bad_request("invalid_recording_subject")
-    return value
 
 
 async def _start_call(temporal: TemporalClientDep, task_queue: str, call: IncomingCallData) -> str:

@@ -128,7 +128,7 @@ Process: ``python -m emulators.acs --host 127.0.0.1 --port 8787 --access-key KEY
 from ._call import MILESTONES, CallState, SentEvent, SimulatedCall
 from ._delivery import Delivery, DeliveryAttempt
 from ._media import AgentSegment, CallerUtterance, CallTimeline, StopAudioRecord
-from ._recording import Recording, RecordingFile, StorageRedirectTransport
+from ._recording import DEFAULT_STORAGE_URL, Recording, RecordingFile, StorageRedirectTransport
 from .emulator import (
     AcsEmulator,
     EmulatorClosed,
@@ -180,6 +180,7 @@ __all__ = [
     "Step",
     "StopAudioRecord",
     "StorageRedirectTransport",
+    "DEFAULT_STORAGE_URL",
     "WaitAgentDone",
     "WaitAgentHeard",
     "dump_script",

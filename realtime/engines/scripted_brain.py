@@ -243,7 +243,7 @@ class ScriptedBrain:
     def greet(self, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
         if self._verified is not None:
             # An announced handoff: a short line, then straight to the first question still open.
-            return self._speak(self._ask(Step.DATE, prefix="Claims intake here. "))
+            return _speak(self._ask(Step.DATE, prefix="Claims intake here. "))
         text = (
             f"Thank you for calling {self._company} claims. I can help you report an accident. "
             f"If you need a person at any time, just say agent. {QUESTIONS[Step.NAME]}"
@@ -251,7 +251,7 @@ class ScriptedBrain:
         self.step = Step.NAME
         self._question = QUESTIONS[Step.NAME]
         self._last_prompt = text
-        return self._speak(_Reply(text))
+        return _speak(_Reply(text))
 
     def respond(self, caller_text: str, context: BrainContext) -> AsyncGenerator[BrainEvent, None]:
         if self.step is Step.FILING:
@@ -259,7 +259,7 @@ class ScriptedBrain:
         reply = self._decide(caller_text.strip(), context.history)
         if reply.file_claim:
             return self._file_claim(reply)
-        return self._speak(reply)
+        return _speak(reply)
 
     # ------------------------------------------------------------ deciding
 
@@ -331,7 +331,7 @@ class ScriptedBrain:
         step, self._resume = self._resume, None
         if step is None or step in (Step.FILING, Step.DONE):
             self.step = Step.DONE
-            return self._speak(
+            return _speak(
                 _Reply(
                     "I'm sorry, nobody is available to take your call right now. Please call back later. Goodbye.",
                     [EndCallRequested(reason="transfer failed")],
@@ -339,7 +339,7 @@ class ScriptedBrain:
             )
         self._ended = False
         self._reprompts = 0
-        return self._speak(self._ask(step, prefix="I'm sorry, I couldn't reach a person just now. Let's carry on. "))
+        return _speak(self._ask(step, prefix="I'm sorry, I couldn't reach a person just now. Let's carry on. "))
 
     def _transfer(self, text: str, reason: str) -> _Reply:
         self._resume = self.step
@@ -442,7 +442,7 @@ class ScriptedBrain:
     # ------------------------------------------------------------ filing
 
     async def _file_claim(self, reply: _Reply) -> AsyncGenerator[BrainEvent, None]:
-        async for event in self._speak(reply):
+        async for event in _speak(reply):
             yield event
         async for event in self._after_filing():
             yield event
@@ -467,11 +467,11 @@ class ScriptedBrain:
                 "I'm sorry, I couldn't file the claim just now. Let me transfer you to a claims agent.",
                 "claim filing failed",
             )
-            async for event in self._speak(reply):
+            async for event in _speak(reply):
                 yield event
             return
         self.claim_id = str(claim_id)
-        async for event in self._speak(self._goodbye(repeat=False)):
+        async for event in _speak(self._goodbye(repeat=False)):
             yield event
 
     def _goodbye(self, *, repeat: bool) -> _Reply:
@@ -487,14 +487,6 @@ class ScriptedBrain:
             text = f"Sure. {text}"
         self._last_prompt = text
         return _Reply(text, [EndCallRequested(reason="claim filed")])
-
-    # ------------------------------------------------------------ speaking
-
-    async def _speak(self, reply: _Reply) -> AsyncGenerator[BrainEvent, None]:
-        for clause in _clauses(reply.text):
-            yield TextDelta(clause)
-        for event in reply.events:
-            yield event
 
 
 @dataclass(frozen=True)
